@@ -1,0 +1,75 @@
+"""Settings: process-wide from the environment (``SPENDLAB_`` prefix), per-workspace from
+``spendlab.toml`` inside the workspace folder. Secrets come only from the environment."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import tomli_w
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from spendlab.core.money import is_currency
+from spendlab.errors import ConfigError
+
+WORKSPACE_FILE = "spendlab.toml"
+
+
+class Settings(BaseSettings):
+    """Process-wide settings, read from ``SPENDLAB_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDLAB_", extra="ignore")
+
+    workspace: Path | None = Field(None, description="Default workspace when --workspace is omitted")
+    threads: int = Field(2, ge=1, description="Worker threads for the warehouse and model fits")
+    memory_limit: str = Field("8GB", description="DuckDB memory limit per workspace connection")
+    max_in_memory_bytes: int = Field(
+        512 * 1024**2,
+        ge=1,
+        description="Largest file a reader that parses in memory (XLSX, UI exports) accepts",
+    )
+
+
+class WorkspaceConfig(BaseModel):
+    """What ``spendlab.toml`` in a workspace holds."""
+
+    name: str = "workspace"
+    currency: str = Field("USD", description="Reporting currency: every amount is stored in it")
+    timezone: str = "UTC"
+    warehouse: str = Field(
+        "duckdb://warehouse.duckdb",
+        description="Ibis URL; a relative duckdb path is inside the workspace folder",
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        if not is_currency(v):
+            raise ValueError(f"{v!r} is not an ISO 4217 currency code (e.g. USD, EUR, GBP)")
+        return v
+
+    @classmethod
+    def load(cls, folder: Path) -> WorkspaceConfig:
+        path = folder / WORKSPACE_FILE
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML ({e}); fix the file or re-run init") from e
+        try:
+            return cls.model_validate(data.get("workspace", {}))
+        except ValidationError as e:
+            first = e.errors()[0]
+            loc = ".".join(str(x) for x in first["loc"])
+            raise ConfigError(
+                f"{path}: [workspace] {loc}: {first['msg']}; edit the file to fix it"
+            ) from e
+
+    def save(self, folder: Path) -> None:
+        (folder / WORKSPACE_FILE).write_text(
+            tomli_w.dumps({"workspace": self.model_dump()}), encoding="utf-8"
+        )
+
+
+def get_settings() -> Settings:
+    return Settings()

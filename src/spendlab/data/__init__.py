@@ -1,0 +1,1 @@
+"""Data: the canonical schema, platform readers, data quality and the workspace warehouse."""
