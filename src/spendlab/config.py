@@ -21,7 +21,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SPENDLAB_", extra="ignore")
 
-    workspace: Path | None = Field(None, description="Default workspace when --workspace is omitted")
+    workspace: Path | None = Field(
+        None, description="Default workspace when --workspace is omitted"
+    )
     threads: int = Field(2, ge=1, description="Worker threads for the warehouse and model fits")
     memory_limit: str = Field("8GB", description="DuckDB memory limit per workspace connection")
     max_in_memory_bytes: int = Field(

@@ -48,8 +48,15 @@ class ReadContext:
     def file(self) -> str:
         return self.path.name
 
-    def fail(self, problem: str, fix: str, *, row: int | None = None,
-             column: str | None = None, value: str | None = None) -> SourceFormatError:
+    def fail(
+        self,
+        problem: str,
+        fix: str,
+        *,
+        row: int | None = None,
+        column: str | None = None,
+        value: str | None = None,
+    ) -> SourceFormatError:
         """An error to ``raise``, located in this file."""
         return SourceFormatError(
             Issue(problem=problem, fix=fix, file=self.file, row=row, column=column, value=value)

@@ -1,0 +1,292 @@
+"""Data quality: turn a reader's staged table into the canonical types, and find every row that
+breaks the schema, with the row, column, value and a fix.
+
+Checks are derived from :mod:`spendlab.data.schema` (required, ranges, allowed values, finite
+numbers, values that do not convert, duplicate keys), expressed in Ibis so they run inside the
+warehouse in one scan whatever the backend. The same rules, as a pandera schema, are available
+from :func:`spendlab.data.schema.pandera_schema` for users who validate frames before loading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+
+from spendlab.core.money import CURRENCIES
+from spendlab.data.schema import Column, TableSpec
+from spendlab.data.sources.base import ROW
+from spendlab.errors import Issue, SourceFormatError
+
+#: Rows shown per problem; the count says how many more share it.
+EXAMPLES = 1
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row-level rule. ``flag`` names the boolean column that is true where a row breaks it."""
+
+    flag: str
+    column: str
+    problem: str
+    fix: str
+
+
+@dataclass
+class Conformed:
+    """A staged table in canonical types, with one boolean flag column per check."""
+
+    table: ir.Table
+    checks: list[Check]
+    warnings: list[Issue]
+
+
+def conform(staged: ir.Table, spec: TableSpec, *, file: str, source: str) -> Conformed:
+    """Cast and default every canonical column and attach check flags (lazily: no scan yet)."""
+    present = set(staged.columns)
+    missing = [
+        c.name for c in spec.columns if c.name not in present and (c.required and c.default is None)
+    ]
+    if missing:
+        raise SourceFormatError(
+            Issue(
+                problem=f"source {source!r} produced no column for required {spec.name} "
+                f"column(s) {', '.join(missing)}",
+                fix="add the column to the export, or map it (generic source: --option map=...)",
+                file=file,
+                column=missing[0],
+            )
+        )
+    warnings = []
+    extra = sorted(present - set(spec.names) - {ROW})
+    if extra:
+        warnings.append(
+            Issue(
+                problem=f"columns not in the {spec.name} table were ignored: {', '.join(extra)}",
+                fix="map them to canonical columns if they matter (docs/data-model.md)",
+                file=file,
+                severity="warning",
+            )
+        )
+    values: dict[str, ir.Value] = {}
+    checks: list[Check] = []
+    flags: dict[str, ir.BooleanValue] = {}
+
+    def add(col: str, bad: ir.BooleanValue, problem: str, fix: str) -> None:
+        name = f"_bad{len(checks)}"
+        checks.append(Check(name, col, problem, fix))
+        flags[name] = bad.fill_null(False)
+
+    for c in spec.columns:
+        value, bad_cast = _cast(staged, c)
+        if bad_cast is not None:
+            add(c.name, bad_cast, f"is not a valid {_type_word(c)}", _cast_fix(c))
+        if c.default is not None:
+            value = ibis.coalesce(value, ibis.literal(c.default, type=c.ibis_type))
+        values[c.name] = value
+        _value_checks(c, value, add)
+
+    table = staged.select(**values, **flags, **({ROW: staged[ROW]} if ROW in present else {}))
+    return Conformed(table, checks, warnings)
+
+
+def _cast(staged: ir.Table, c: Column) -> tuple[ir.Value, ir.BooleanValue | None]:
+    """The column in its canonical type, and a flag for values that did not convert."""
+    target = c.ibis_type
+    if c.name not in staged.columns:
+        return ibis.literal(None, type=target), None
+    raw = staged[c.name]
+    if raw.type().is_null():
+        return ibis.literal(None, type=target), None
+    if raw.type() == target or (target.is_string() and raw.type().is_string()):
+        return raw.cast(target), None
+    if raw.type().is_string():
+        text = raw.strip().nullif("")
+        if target.is_integer():
+            as_float = text.try_cast(dt.float64)
+            value = ibis.cases((as_float == as_float.round(), as_float), else_=ibis.null()).cast(
+                target
+            )
+        elif target.is_json():
+            value = text.try_cast(target)
+        else:
+            value = text.try_cast(target)
+        return value, text.notnull() & value.isnull()
+    if target.is_integer() and raw.type().is_floating():
+        value = ibis.cases((raw == raw.round(), raw), else_=ibis.null()).cast(target)
+        return value, raw.notnull() & value.isnull()
+    if target.is_string():
+        return raw.cast(target), None
+    value = raw.try_cast(target)
+    return value, raw.notnull() & value.isnull()
+
+
+def _value_checks(c: Column, v: ir.Value, add) -> None:
+    if c.required or c.key:
+        add(
+            c.name,
+            v.isnull(),
+            "is empty but required",
+            f"fill {c.name!r} in every row ({c.description.lower()})",
+        )
+    t = c.ibis_type
+    if t.is_floating():
+        add(
+            c.name,
+            v.isnan() | v.isinf(),
+            "is not a finite number",
+            "replace NaN/infinite values with a number or leave the cell empty",
+        )
+    if c.ge is not None and c.ge >= 0:
+        add(
+            c.name,
+            v < c.ge,
+            "is negative" if c.ge == 0 else f"is below {c.ge:g}",
+            f"{c.name} cannot be below {c.ge:g}: check the sign, or export refunds/credits "
+            "as a separate adjustment",
+        )
+    elif c.ge is not None:
+        add(
+            c.name,
+            v < c.ge,
+            f"is below {c.ge:g} (implausible)",
+            "check the units and decimal separator",
+        )
+    if c.gt is not None:
+        add(c.name, v <= c.gt, f"must be greater than {c.gt:g}", f"give a positive {c.name}")
+    if c.le is not None:
+        add(
+            c.name,
+            v > c.le,
+            f"is larger than {c.le:g} (implausible)",
+            "check the units (micros?) and the decimal separator (--option decimal=,)",
+        )
+    if c.isin is not None:
+        if c.isin is CURRENCIES or c.name == "currency":
+            problem, fix = "is not an ISO 4217 currency code", "use a code like USD, EUR, GBP"
+        else:
+            allowed = ", ".join(repr(x) for x in sorted(c.isin))
+            problem, fix = "is not an allowed value", f"use one of {allowed}"
+        add(c.name, v.notnull() & ~v.isin(sorted(c.isin)), problem, fix)
+
+
+def _type_word(c: Column) -> str:
+    t = c.ibis_type
+    if t.is_integer():
+        return "whole number"
+    if t.is_floating():
+        return "number"
+    if t.is_date():
+        return "date (YYYY-MM-DD)"
+    if t.is_timestamp():
+        return "timestamp (YYYY-MM-DD HH:MM:SS, UTC)"
+    if t.is_json():
+        return "JSON value"
+    return str(t)
+
+
+def _cast_fix(c: Column) -> str:
+    t = c.ibis_type
+    if t.is_numeric():
+        return "write plain numbers; for a localized export pass --option decimal=, (or decimal=.)"
+    if t.is_temporal():
+        return "write ISO dates, or pass --option date_format=... (generic source)"
+    return f"fix the {c.name} value"
+
+
+def count_violations(table: ir.Table, checks: list[Check]) -> dict[str, int]:
+    """Rows breaking each check, in one aggregate scan. Checks with no rows are omitted."""
+    if not checks:
+        return {}
+    row = (
+        table.aggregate(**{c.flag: table[c.flag].cast("int64").sum() for c in checks})
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    return {k: int(v) for k, v in row.items() if v}
+
+
+def duplicate_keys(table: ir.Table, spec: TableSpec) -> int:
+    """Rows whose key appears more than once in the staged data."""
+    if not spec.key:
+        return 0
+    g = table.group_by(list(spec.key)).aggregate(n=table.count())
+    res = g.filter(g.n > 1).aggregate(rows=g.n.sum()).to_pyarrow().to_pylist()[0]["rows"]
+    return int(res or 0)
+
+
+def any_flag(table: ir.Table, checks: list[Check]) -> ir.BooleanValue:
+    out = ibis.literal(False)
+    for c in checks:
+        out = out | table[c.flag]
+    return out
+
+
+def describe(
+    table: ir.Table,
+    raw: ir.Table | None,
+    spec: TableSpec,
+    checks: list[Check],
+    counts: dict[str, int],
+    dup_rows: int,
+    *,
+    file: str,
+) -> list[Issue]:
+    """Issues for the failing checks, each with the first offending row (``_row`` when present).
+
+    ``raw`` is the staged table before conforming, used to show the value as the file had it.
+    """
+    issues = []
+    has_row = ROW in table.columns
+    by_flag = {c.flag: c for c in checks}
+    for flag, n in counts.items():
+        check = by_flag[flag]
+        sel = table.filter(table[flag])
+        shown = [check.column] + ([ROW] if has_row else [])
+        if has_row:
+            sel = sel.order_by(ROW)
+        first = sel.select(*shown).limit(EXAMPLES).to_pyarrow().to_pylist()
+        row = first[0] if first else {}
+        value = row.get(check.column)
+        if raw is not None and has_row and check.column in raw.columns and row:
+            r = raw.filter(raw[ROW] == row[ROW]).select(v=raw[check.column].cast("string"))
+            got = r.limit(1).to_pyarrow().to_pylist()
+            value = got[0]["v"] if got else value
+        issues.append(
+            Issue(
+                problem=f"{check.column} {check.problem}",
+                fix=check.fix,
+                file=file,
+                row=row.get(ROW),
+                column=check.column,
+                value=None if value is None else str(value),
+                count=n,
+            )
+        )
+    if dup_rows:
+        keys = list(spec.key)
+        g = table.group_by(keys).aggregate(
+            n=table.count(),
+            **({"first": table[ROW].min(), "second": table[ROW].max()} if has_row else {}),
+        )
+        dup = g.filter(g.n > 1)
+        if has_row:
+            dup = dup.order_by("first")
+        ex = dup.limit(1).to_pyarrow().to_pylist()[0]
+        key_text = ", ".join(f"{k}={ex[k]}" for k in keys if ex[k] not in ("", None))
+        rows = f" (rows {ex['first']} and {ex['second']})" if has_row else ""
+        issues.append(
+            Issue(
+                problem=f"duplicate key: {key_text} appears {ex['n']} times{rows}",
+                fix=f"each ({', '.join(keys)}) may appear once per file; remove the duplicate rows "
+                "or add the segment that tells them apart",
+                file=file,
+                row=ex.get("first"),
+                column=keys[0],
+                count=dup_rows,
+            )
+        )
+    issues.sort(key=lambda i: (i.row is None, i.row or 0))
+    return issues
