@@ -103,15 +103,25 @@ def _id(name: str, description: str) -> Column:
 
 
 _CURRENCY = Column(
-    "currency", "string", "ISO 4217 code the source reported amounts in", required=True,
+    "currency",
+    "string",
+    "ISO 4217 code the source reported amounts in",
+    required=True,
     isin=CURRENCIES,
 )
 _FX = Column(
-    "fx_rate", "float64", "Rate applied to convert source amounts to the workspace currency "
-    "(1 when the same)", default=1.0, gt=0, le=MAX_METRIC,
+    "fx_rate",
+    "float64",
+    "Rate applied to convert source amounts to the workspace currency (1 when the same)",
+    default=1.0,
+    gt=0,
+    le=MAX_METRIC,
 )
 _GEO = Column(
-    "geo", "string", "Geography: 'national' or a region / DMA / country code", key=True,
+    "geo",
+    "string",
+    "Geography: 'national' or a region / DMA / country code",
+    key=True,
     default="national",
 )
 
@@ -121,12 +131,23 @@ AD_PERFORMANCE = TableSpec(
     grain="one row per date x entity (platform, account, campaign, ad group, keyword or ad) x "
     "country x device",
     columns=(
-        Column("date", "date", "Day of delivery in the account's time zone", key=True,
-               required=True),
-        Column("platform", "string", "Ad platform: google_ads, meta, microsoft, ...", key=True,
-               required=True),
-        Column("level", "string", "Finest hierarchy level this row describes", required=True,
-               isin=frozenset(lv.value for lv in Level)),
+        Column(
+            "date", "date", "Day of delivery in the account's time zone", key=True, required=True
+        ),
+        Column(
+            "platform",
+            "string",
+            "Ad platform: google_ads, meta, microsoft, ...",
+            key=True,
+            required=True,
+        ),
+        Column(
+            "level",
+            "string",
+            "Finest hierarchy level this row describes",
+            required=True,
+            isin=frozenset(lv.value for lv in Level),
+        ),
         _id("account_id", "Ad account (customer) id"),
         Column("account_name", "string", "Ad account name"),
         Column("business_unit", "string", "Business unit the entity belongs to (JOT hierarchy)"),
@@ -140,15 +161,30 @@ AD_PERFORMANCE = TableSpec(
         Column("match_type", "string", "Keyword match type: exact, phrase, broad"),
         _id("ad_id", "Ad / creative id; '' unless an ad row"),
         Column("ad_name", "string", "Ad name"),
-        Column("country", "string", "ISO 3166-1 alpha-2 country, '' when not segmented",
-               key=True, default=""),
-        Column("device", "string", "desktop, mobile, tablet, tv, other; '' when not segmented",
-               key=True, default="", isin=DEVICES | {""}),
+        Column(
+            "country",
+            "string",
+            "ISO 3166-1 alpha-2 country, '' when not segmented",
+            key=True,
+            default="",
+        ),
+        Column(
+            "device",
+            "string",
+            "desktop, mobile, tablet, tv, other; '' when not segmented",
+            key=True,
+            default="",
+            isin=DEVICES | {""},
+        ),
         _CURRENCY,
         _FX,
         Column("objective", "string", "Campaign objective (sales, leads, traffic, awareness...)"),
-        Column("lifecycle_stage", "string", "acquisition, maximization or retention",
-               isin=LIFECYCLE_STAGES),
+        Column(
+            "lifecycle_stage",
+            "string",
+            "acquisition, maximization or retention",
+            isin=LIFECYCLE_STAGES,
+        ),
         _metric("impressions", "int64", "Impressions"),
         _metric("clicks", "int64", "Clicks"),
         _metric("spend", "float64", "Media cost", money=True),
@@ -163,11 +199,21 @@ OUTCOMES = TableSpec(
     "Business outcomes the marketing mix explains (sales, revenue, units, sign-ups).",
     grain="one row per date x geo x KPI",
     columns=(
-        Column("date", "date", "Day (or first day of the week for weekly data)", key=True,
-               required=True),
+        Column(
+            "date",
+            "date",
+            "Day (or first day of the week for weekly data)",
+            key=True,
+            required=True,
+        ),
         _GEO,
-        Column("kpi", "string", "KPI name: sales, revenue, units, signups, ...", key=True,
-               required=True),
+        Column(
+            "kpi",
+            "string",
+            "KPI name: sales, revenue, units, signups, ...",
+            key=True,
+            required=True,
+        ),
         Column("value", "float64", "KPI value", required=True, le=MAX_METRIC),
     ),
 )
@@ -180,8 +226,14 @@ CONTROLS = TableSpec(
         Column("date", "date", "Day (or week start)", key=True, required=True),
         _GEO,
         Column("name", "string", "Control variable name", key=True, required=True),
-        Column("value", "float64", "Value (may be negative, e.g. a temperature)", required=True,
-               ge=-MAX_METRIC, le=MAX_METRIC),
+        Column(
+            "value",
+            "float64",
+            "Value (may be negative, e.g. a temperature)",
+            required=True,
+            ge=-MAX_METRIC,
+            le=MAX_METRIC,
+        ),
     ),
 )
 
@@ -191,14 +243,25 @@ TOUCHPOINTS = TableSpec(
     grain="one row per user x timestamp x channel x campaign x interaction",
     columns=(
         Column("user_id", "string", "Pseudonymous user id", key=True, required=True),
-        Column("timestamp", "timestamp", "When the interaction happened (UTC)", key=True,
-               required=True),
-        Column("channel", "string", "Channel (paid_search, paid_social, email, direct, ...)",
-               key=True, required=True),
-        Column("campaign", "string", "Campaign name or id; '' when unknown", key=True,
-               default=""),
-        Column("interaction_type", "string", "impression, click or visit", key=True,
-               default="visit", isin=frozenset({"impression", "click", "visit"})),
+        Column(
+            "timestamp", "timestamp", "When the interaction happened (UTC)", key=True, required=True
+        ),
+        Column(
+            "channel",
+            "string",
+            "Channel (paid_search, paid_social, email, direct, ...)",
+            key=True,
+            required=True,
+        ),
+        Column("campaign", "string", "Campaign name or id; '' when unknown", key=True, default=""),
+        Column(
+            "interaction_type",
+            "string",
+            "impression, click or visit",
+            key=True,
+            default="visit",
+            isin=frozenset({"impression", "click", "visit"}),
+        ),
         Column("source", "string", "Traffic source as reported (e.g. google)"),
         Column("medium", "string", "Traffic medium as reported (e.g. cpc)"),
         Column("session_id", "string", "Session the interaction started, when known"),
@@ -211,14 +274,20 @@ CONVERSIONS = TableSpec(
     grain="one row per conversion",
     columns=(
         Column("user_id", "string", "Pseudonymous user id", key=True, required=True),
-        Column("timestamp", "timestamp", "When the conversion happened (UTC)", key=True,
-               required=True),
-        Column("conversion_id", "string", "Transaction / conversion id; '' when unknown",
-               key=True, default=""),
-        Column("event", "string", "Conversion event name (purchase, sign_up, ...)",
-               default="purchase"),
-        Column("value", "float64", "Conversion value", default=0, ge=0, le=MAX_METRIC,
-               money=True),
+        Column(
+            "timestamp", "timestamp", "When the conversion happened (UTC)", key=True, required=True
+        ),
+        Column(
+            "conversion_id",
+            "string",
+            "Transaction / conversion id; '' when unknown",
+            key=True,
+            default="",
+        ),
+        Column(
+            "event", "string", "Conversion event name (purchase, sign_up, ...)", default="purchase"
+        ),
+        Column("value", "float64", "Conversion value", default=0, ge=0, le=MAX_METRIC, money=True),
         _CURRENCY,
         _FX,
     ),
@@ -232,8 +301,15 @@ ORDERS = TableSpec(
         Column("order_id", "string", "Order id, unique", key=True, required=True),
         Column("customer_id", "string", "Customer id", required=True),
         Column("timestamp", "timestamp", "Order time (UTC)", required=True),
-        Column("value", "float64", "Order value (net of tax); refunds as separate negative "
-               "orders", required=True, ge=-MAX_METRIC, le=MAX_METRIC, money=True),
+        Column(
+            "value",
+            "float64",
+            "Order value (net of tax); refunds as separate negative orders",
+            required=True,
+            ge=-MAX_METRIC,
+            le=MAX_METRIC,
+            money=True,
+        ),
         _CURRENCY,
         _FX,
         Column("items", "int64", "Number of items", ge=0, le=MAX_METRIC),
@@ -278,20 +354,43 @@ ENTITIES = TableSpec(
     grain="one row per entity (latest known state)",
     columns=(
         Column("platform", "string", "Ad platform", key=True, required=True),
-        Column("level", "string", "campaign, ad_group, keyword, ad or account", key=True,
-               required=True, isin=frozenset(lv.value for lv in Level)),
+        Column(
+            "level",
+            "string",
+            "campaign, ad_group, keyword, ad or account",
+            key=True,
+            required=True,
+            isin=frozenset(lv.value for lv in Level),
+        ),
         _id("account_id", "Ad account id"),
         _id("campaign_id", "Campaign id"),
         _id("ad_group_id", "Ad group id"),
         _id("keyword_id", "Keyword id"),
         _id("ad_id", "Ad id"),
         Column("name", "string", "Current name (keyword text for keywords)"),
-        Column("status", "string", "enabled, paused or removed", default="enabled",
-               isin=frozenset({"enabled", "paused", "removed"})),
-        Column("bid", "float64", "Current max CPC / bid, when the level has one", ge=0,
-               le=MAX_METRIC, money=True),
-        Column("budget", "float64", "Current daily budget, when the level has one", ge=0,
-               le=MAX_METRIC, money=True),
+        Column(
+            "status",
+            "string",
+            "enabled, paused or removed",
+            default="enabled",
+            isin=frozenset({"enabled", "paused", "removed"}),
+        ),
+        Column(
+            "bid",
+            "float64",
+            "Current max CPC / bid, when the level has one",
+            ge=0,
+            le=MAX_METRIC,
+            money=True,
+        ),
+        Column(
+            "budget",
+            "float64",
+            "Current daily budget, when the level has one",
+            ge=0,
+            le=MAX_METRIC,
+            money=True,
+        ),
         _CURRENCY,
         _FX,
         Column("match_type", "string", "Keyword match type"),
@@ -306,10 +405,22 @@ FX_RATES = TableSpec(
     grain="one row per date x currency",
     columns=(
         Column("date", "date", "Day the rate applies to", key=True, required=True),
-        Column("currency", "string", "ISO 4217 code converted from", key=True, required=True,
-               isin=CURRENCIES),
-        Column("rate", "float64", "Units of workspace currency per unit of `currency`",
-               required=True, gt=0, le=MAX_METRIC),
+        Column(
+            "currency",
+            "string",
+            "ISO 4217 code converted from",
+            key=True,
+            required=True,
+            isin=CURRENCIES,
+        ),
+        Column(
+            "rate",
+            "float64",
+            "Units of workspace currency per unit of `currency`",
+            required=True,
+            gt=0,
+            le=MAX_METRIC,
+        ),
     ),
 )
 
@@ -335,9 +446,7 @@ def table_spec(name: str) -> TableSpec:
     try:
         return TABLES[name]
     except KeyError:
-        raise KeyError(
-            f"unknown table {name!r}; canonical tables: {', '.join(TABLES)}"
-        ) from None
+        raise KeyError(f"unknown table {name!r}; canonical tables: {', '.join(TABLES)}") from None
 
 
 def pandera_schema(name: str):  # -> pandera.pandas.DataFrameSchema
@@ -345,8 +454,14 @@ def pandera_schema(name: str):  # -> pandera.pandas.DataFrameSchema
     before a load. The loader runs the same rules in the warehouse (see ``quality``)."""
     import pandera.pandas as pa
 
-    pd_types = {"date": "datetime64[ns]", "timestamp": "datetime64[ns]", "json": object,
-                "string": object, "int64": "Int64", "float64": "float64"}
+    pd_types = {
+        "date": "datetime64[ns]",
+        "timestamp": "datetime64[ns]",
+        "json": object,
+        "string": object,
+        "int64": "Int64",
+        "float64": "float64",
+    }
     cols = {}
     for c in table_spec(name).columns:
         checks = []
@@ -359,7 +474,10 @@ def pandera_schema(name: str):  # -> pandera.pandas.DataFrameSchema
         if c.isin is not None:
             checks.append(pa.Check.isin(sorted(c.isin)))
         cols[c.name] = pa.Column(
-            pd_types[c.dtype], checks=checks, nullable=not (c.required or c.key),
-            required=c.required, coerce=True,
+            pd_types[c.dtype],
+            checks=checks,
+            nullable=not (c.required or c.key),
+            required=c.required,
+            coerce=True,
         )
     return pa.DataFrameSchema(cols, unique=list(table_spec(name).key) or None, strict=False)
