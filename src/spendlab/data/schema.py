@@ -52,6 +52,8 @@ class Column:
 
     @property
     def ibis_type(self) -> dt.DataType:
+        if self.dtype == "timestamp":  # microseconds, naive UTC: what DuckDB stores
+            return dt.Timestamp(scale=6)
         return dt.dtype(self.dtype)
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import ibis
 import ibis.expr.types as ir
 import sqlglot.expressions as sge
+from pydantic import ValidationError as PydanticValidationError
 from ibis.backends import BaseBackend
 
 from spendlab.config import WORKSPACE_FILE, WorkspaceConfig, get_settings
@@ -138,8 +139,9 @@ class Warehouse:
                 currency=currency,
                 **({"warehouse": warehouse} if warehouse else {}),
             )
-        except ValueError as e:
-            raise ConfigError(str(e).splitlines()[-1] if str(e) else "invalid workspace") from e
+        except PydanticValidationError as e:
+            first = e.errors()[0]
+            raise ConfigError(f"workspace {first['loc'][0]}: {first['msg']}") from e
         root.mkdir(parents=True, exist_ok=True)
         cfg.save(root)
         return cls.open(root)

@@ -1,0 +1,1 @@
+"""The ``spendlab`` command line: Typer commands, one module per domain, no business logic."""

@@ -1,0 +1,146 @@
+import subprocess
+import sys
+import textwrap
+
+import ibis
+import pandas as pd
+import pytest
+
+from spendlab.data import warehouse as wmod
+from spendlab.data.ingest import ingest_frames
+from spendlab.data.schema import LOAD_ID, TABLES
+from spendlab.data.warehouse import SCHEMA_VERSION, Warehouse
+from spendlab.errors import ConfigError, WorkspaceError, WorkspaceNotFoundError
+
+
+def outcomes(values, start="2024-01-01"):
+    days = pd.date_range(start, periods=len(values)).strftime("%Y-%m-%d")
+    return pd.DataFrame({"date": days, "kpi": "revenue", "value": values})
+
+
+def test_init_creates_every_canonical_table_with_its_schema(workspace):
+    assert workspace.schema_version() == SCHEMA_VERSION
+    for name, spec in TABLES.items():
+        t = workspace.table(name)
+        assert t.schema() == spec.ibis_schema(), name
+        assert t.count().execute() == 0
+    assert [t.name for t in workspace.list_tables()] == list(TABLES)
+
+
+def test_init_refuses_existing_workspace_and_non_empty_folder(tmp_path):
+    Warehouse.init(tmp_path / "a").close()
+    with pytest.raises(WorkspaceError, match="already a workspace"):
+        Warehouse.init(tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "notes.txt").write_text("x")
+    with pytest.raises(WorkspaceError, match="not empty"):
+        Warehouse.init(tmp_path / "b")
+    with pytest.raises(ConfigError, match="ISO 4217"):
+        Warehouse.init(tmp_path / "c", currency="EURO")
+
+
+def test_open_missing_workspace_says_how_to_create_one(tmp_path):
+    with pytest.raises(WorkspaceNotFoundError, match="spendlab init"):
+        Warehouse.open(tmp_path / "nope")
+
+
+def test_reopen_keeps_data_and_unknown_table_is_clear(tmp_path):
+    with Warehouse.init(tmp_path / "ws") as wh:
+        ingest_frames(wh, {"outcomes": outcomes([1.0, 2.0])})
+    with Warehouse.open(tmp_path / "ws", read_only=True) as wh:
+        assert wh.table("outcomes").value.sum().execute() == 3.0
+        with pytest.raises(KeyError, match="canonical tables"):
+            wh.table("nope")
+        with pytest.raises(WorkspaceError, match="read-only"):
+            ingest_frames(wh, {"outcomes": outcomes([5.0])})
+
+
+def test_newer_schema_version_is_refused(tmp_path, monkeypatch):
+    Warehouse.init(tmp_path / "ws").close()
+    monkeypatch.setattr(wmod, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setitem(wmod._MIGRATIONS, SCHEMA_VERSION + 1, lambda wh: None)
+    Warehouse.open(tmp_path / "ws").close()  # migrates forward
+    monkeypatch.undo()
+    with pytest.raises(WorkspaceError, match="upgrade SpendLab"):
+        Warehouse.open(tmp_path / "ws")
+
+
+def test_second_process_gets_a_clear_lock_error(tmp_path):
+    Warehouse.init(tmp_path / "ws").close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import sys, time
+            from spendlab.data.warehouse import Warehouse
+            wh = Warehouse.open({str(tmp_path / "ws")!r})
+            print("open", flush=True)
+            sys.stdin.readline()
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(WorkspaceError, match="in use by another process"):
+            Warehouse.open(tmp_path / "ws")
+    finally:
+        holder.communicate("\n", timeout=30)
+
+
+def test_upsert_counts_added_replaced_unchanged(workspace):
+    r1 = ingest_frames(workspace, {"outcomes": outcomes([1.0, 2.0, 3.0])})
+    assert (r1.added, r1.replaced, r1.unchanged) == (3, 0, 0)
+    r2 = ingest_frames(workspace, {"outcomes": outcomes([1.0, 2.5, 3.0, 4.0])})
+    assert (r2.added, r2.replaced, r2.unchanged) == (1, 1, 2)
+    t = workspace.table("outcomes").order_by("date").to_pandas()
+    assert t.value.tolist() == [1.0, 2.5, 3.0, 4.0]
+    # unchanged rows keep the load that wrote them; replaced and new rows carry the new load
+    assert t[LOAD_ID].tolist() == [r1.load_id, r2.load_id, r1.load_id, r2.load_id]
+    assert [x["load_id"] for x in workspace.loads()] == [r2.load_id, r1.load_id]
+
+
+def test_failure_inside_the_write_rolls_everything_back(workspace, monkeypatch):
+    ingest_frames(workspace, {"outcomes": outcomes([1.0])})
+
+    def boom(record):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(workspace, "log_load", boom)
+    frames = {
+        "outcomes": outcomes([9.0, 9.0]),
+        "controls": outcomes([1.0]).rename(columns={"kpi": "name"}),
+    }
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest_frames(workspace, frames)
+    assert workspace.table("outcomes").value.to_list() == [1.0]
+    assert workspace.table("controls").count().execute() == 0
+    assert len(workspace.loads()) == 1
+
+
+def test_dry_run_writes_nothing_but_counts(workspace):
+    r = ingest_frames(workspace, {"outcomes": outcomes([1.0, 2.0])}, dry_run=True)
+    assert r.added == 2 and r.dry_run
+    assert workspace.table("outcomes").count().execute() == 0
+    assert workspace.loads() == []
+
+
+def test_list_tables_reports_rows_and_date_range(workspace):
+    ingest_frames(workspace, {"outcomes": outcomes([1.0, 2.0, 3.0], start="2024-02-27")})
+    info = {t.name: t for t in workspace.list_tables()}["outcomes"]
+    assert (info.rows, str(info.first_date), str(info.last_date)) == (3, "2024-02-27", "2024-02-29")
+
+
+def test_hostile_strings_are_data(workspace):
+    evil = "x'); DROP TABLE outcomes; --"
+    df = outcomes([1.0, 2.0])
+    df["kpi"] = [evil, 'quote " and \\ backslash ☃']
+    ingest_frames(workspace, {"outcomes": df})
+    ingest_frames(workspace, {"outcomes": df})
+    t = workspace.table("outcomes")
+    assert sorted(t.kpi.to_list()) == sorted(df.kpi)
+    assert "outcomes" in workspace.con.list_tables()
+    assert isinstance(t, ibis.Table)
