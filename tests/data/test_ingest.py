@@ -167,7 +167,7 @@ def test_loading_is_idempotent_and_last_write_wins(workspace, first, second):
         )
 
     ws = workspace
-    ws.con.raw_sql("DELETE FROM outcomes")  # noqa: S608 - test reset of a fixture table
+    ws.con.raw_sql("DELETE FROM outcomes")
     a = ingest_frames(ws, {"outcomes": frame(first)})
     again = ingest_frames(ws, {"outcomes": frame(first)})
     assert (again.added, again.replaced, again.unchanged) == (0, 0, len(first))

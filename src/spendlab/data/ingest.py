@@ -335,11 +335,11 @@ def _convert_currency(
             raise ValidationError(
                 [
                     Issue(
-                        problem=f"rows in {ex['currency']} but the workspace reports in {base} and has "
-                        f"no {ex['currency']}->{base} rate{when}",
+                        problem=f"rows in {ex['currency']} but the workspace reports in {base} "
+                        f"and has no {ex['currency']}->{base} rate{when}",
                         fix=f"load rates first: spendlab ingest RATES.csv --source generic "
-                        f"--option table=fx_rates (columns date, currency, rate = {base} per unit), "
-                        "or export the report in the workspace currency",
+                        "--option table=fx_rates (columns date, currency, "
+                        f"rate = {base} per unit), or export the report in the workspace currency",
                         file=file,
                         row=ex.get(ROW),
                         column="currency",

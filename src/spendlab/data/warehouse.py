@@ -28,8 +28,8 @@ from pathlib import Path
 import ibis
 import ibis.expr.types as ir
 import sqlglot.expressions as sge
-from pydantic import ValidationError as PydanticValidationError
 from ibis.backends import BaseBackend
+from pydantic import ValidationError as PydanticValidationError
 
 from spendlab.config import WORKSPACE_FILE, WorkspaceConfig, get_settings
 from spendlab.data.schema import LOAD_ID, TABLES, TableSpec, table_spec

@@ -6,8 +6,8 @@ named as in :mod:`spendlab.data.schema`. Values may still be strings: the loader
 warehouse backend (``ctx.con``) stay fast on 10M-row files; readers of small, messy formats may
 parse in pandas and hand back ``ibis.memtable(frame)``.
 
-Row numbers: when ``ctx.row_numbers`` is true the staged tables must carry ``_row``, the 1-based line
-number in the file (header = line 1) of the row's source line (for nested sources such as GA4
+Row numbers: when ``ctx.row_numbers`` is true the staged tables must carry ``_row``, the 1-based
+line number in the file (header = line 1) of the row's source line (for nested sources such as GA4
 JSON lines, the line of the record). The loader asks for row numbers only when it has found a
 problem to report, because numbering rows costs a second pass on large CSVs.
 
@@ -109,8 +109,9 @@ class Source:
             )
         if self.in_memory and size > ctx.max_in_memory_bytes:
             raise ctx.fail(
-                f"file is {size / 1024**2:,.0f} MB, over the {ctx.max_in_memory_bytes / 1024**2:,.0f}"
-                f" MB limit of the {self.name!r} reader, which parses in memory",
+                f"file is {size / 1024**2:,.0f} MB, over the "
+                f"{ctx.max_in_memory_bytes / 1024**2:,.0f} MB limit of the {self.name!r} reader, "
+                "which parses in memory",
                 "split the export by date range, export CSV and use a streaming source "
                 "('generic', 'google_ads_api'), or raise SPENDLAB_MAX_IN_MEMORY_BYTES",
             )
