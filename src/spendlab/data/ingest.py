@@ -189,23 +189,26 @@ def _load(
     dry_run: bool,
     progress: Progress | None,
 ) -> None:
+    """Stage -> check -> convert -> one transaction. The file is scanned once, into an in-memory
+    temporary table; checks are aggregates over it; the persistent table is written once."""
     if on_error not in ("abort", "skip"):
         raise ConfigError(f"on_error must be 'abort' or 'skip', not {on_error!r}")
     file = report.file or report.source
     temps: list[str] = []
-    ready: dict[str, str] = {}
+    ready: dict[str, tuple[ir.Table, int]] = {}
     try:
         for name, table in staged.items():
             spec = table_spec(name)
+            _say(progress, f"staging {name}")
+            varying, constants = quality.split_constants(table)
+            raw_name = _guard(lambda t=varying: wh.stage(t), file)
+            temps.append(raw_name)
+            raw = quality.with_constants(wh.con.table(raw_name), constants)
             _say(progress, f"validating {name}")
-            conformed = quality.conform(table, spec, file=file, source=report.source)
+            conformed = quality.conform(raw, spec, file=file, source=report.source)
             report.issues.extend(conformed.warnings)
-            tmp = _guard(lambda c=conformed: wh.stage(c.table), file)
-            temps.append(tmp)
-            t = wh.con.table(tmp)
-            counts = quality.count_violations(t, conformed.checks)
-            dups = quality.duplicate_keys(t, spec)
-            n_read = int(t.count().execute())
+            t = conformed.table
+            n_read = int(raw.count().execute())
             tc = report.tables[name] = TableCounts(read=n_read)
             if n_read == 0:
                 report.issues.append(
@@ -216,24 +219,28 @@ def _load(
                         fix="check the export's date range and filters",
                     )
                 )
+                continue
+            counts = _guard(lambda t=t, c=conformed: quality.count_violations(t, c.checks), file)
+            dups = quality.duplicate_keys(t, spec, frozenset(constants))
+            good = t
             if counts or dups:
                 issues = _describe(
-                    wh, name, spec, t, table, conformed.checks, counts, dups, restage, file, temps
+                    wh, name, spec, t, raw, conformed.checks, counts, dups, restage, file, temps
                 )
                 if on_error == "abort":
                     bad = int(t.filter(quality.any_flag(t, conformed.checks)).count().execute())
                     raise ValidationError(issues, rejected_rows=max(bad, dups))
                 report.issues.extend(issues)
-                good = _drop_bad(t, spec, conformed.checks, dups)
-                tmp = wh.stage(good)
-                temps.append(tmp)
-                tc.rejected = n_read - int(wh.con.table(tmp).count().execute())
-            tmp = _convert_currency(wh, spec, tmp, staged[name], file, temps)
-            ready[name] = tmp
+                good_name = wh.stage(_drop_bad(t, spec, conformed.checks, dups))
+                temps.append(good_name)
+                good = wh.con.table(good_name)
+                tc.rejected = n_read - int(good.count().execute())
+            final = _convert_currency(wh, spec, good, raw, file)
+            ready[name] = (final.select(*spec.names), n_read - tc.rejected)
         _say(progress, "writing")
         with wh.transaction():
-            for name, tmp in ready.items():
-                c = wh.upsert(name, tmp, report.load_id)
+            for name, (expr, n) in ready.items():
+                c = wh.upsert(name, expr, report.load_id, rows=n)
                 tc = report.tables[name]
                 tc.added, tc.replaced, tc.unchanged = c.added, c.replaced, c.unchanged
             wh.log_load(
@@ -279,7 +286,7 @@ def _describe(
     (numbering rows costs a second pass, so it is paid only when there is something to report).
     Re-conforming the same spec yields the same checks, so ``counts`` keys still apply."""
     raw = staged if ROW in staged.columns else None
-    if ROW not in t.columns and restage is not None:
+    if ROW not in t.columns and restage is not None:  # second pass, with row numbers
         raw = restage()[name]
         conformed = quality.conform(raw, spec, file=file, source="")
         tmp = _guard(lambda: wh.stage(conformed.table), file)
@@ -299,20 +306,19 @@ def _drop_bad(t: ir.Table, spec: TableSpec, checks: list[quality.Check], dups: i
 
 
 def _convert_currency(
-    wh: Warehouse, spec: TableSpec, tmp: str, raw: ir.Table, file: str, temps: list[str]
-) -> str:
+    wh: Warehouse, spec: TableSpec, t: ir.Table, raw: ir.Table, file: str
+) -> ir.Table:
     """Fill ``fx_rate`` (1 for the workspace currency, else from ``fx_rates``) and convert every
     money column to the workspace currency. A rate given by the source itself is kept."""
     if not spec.has_currency:
-        return tmp
-    t = wh.con.table(tmp)
+        return t
     base = wh.currency
-    others = t.filter(t.currency != base).currency.nunique().execute()
-    if "fx_rate" in raw.columns or not others:
-        if "fx_rate" not in raw.columns:
-            return tmp
+    if "fx_rate" in raw.columns:
         rate = t.fx_rate
     else:
+        others = int(t.filter(t.currency != base).count().execute())
+        if not others:
+            return t
         day = _day_of(spec, t)
         rates = wh.table("fx_rates")
         if day is None:  # undated rows (entities): the latest known rate
@@ -320,9 +326,8 @@ def _convert_currency(
             rates = rates.semi_join(
                 latest, [rates.currency == latest.currency, rates.date == latest._d]
             )
-            j = t.left_join(
-                rates.select(_cur=rates.currency, _rate=rates.rate), t.currency == ibis._["_cur"]
-            )
+            r = rates.select(_cur=rates.currency, _rate=rates.rate)
+            j = t.left_join(r, t.currency == r._cur)
         else:
             r = rates.select(_cur=rates.currency, _day=rates.date, _rate=rates.rate)
             j = t.left_join(r, [t.currency == r._cur, day == r._day])
@@ -332,29 +337,26 @@ def _convert_currency(
         if n_missing:
             ex = missing.limit(1).to_pyarrow().to_pylist()[0]
             when = f" on {ex[_day_name(spec)]}" if _day_name(spec) else ""
+            cur = ex["currency"]
             raise ValidationError(
                 [
                     Issue(
-                        problem=f"rows in {ex['currency']} but the workspace reports in {base} "
-                        f"and has no {ex['currency']}->{base} rate{when}",
-                        fix=f"load rates first: spendlab ingest RATES.csv --source generic "
-                        "--option table=fx_rates (columns date, currency, "
-                        f"rate = {base} per unit), or export the report in the workspace currency",
+                        problem=f"rows in {cur} but the workspace reports in {base} and has no "
+                        f"{cur}->{base} rate{when}",
+                        fix="load rates first: spendlab ingest RATES.csv --source generic --option "
+                        f"table=fx_rates (columns date, currency, rate = {base} per unit), or "
+                        "export the report in the workspace currency",
                         file=file,
                         row=ex.get(ROW),
                         column="currency",
-                        value=ex["currency"],
+                        value=cur,
                         count=n_missing,
                     )
                 ],
                 rejected_rows=n_missing,
             )
-        t = j
-        rate = j._rate
-    converted = t.mutate(fx_rate=rate, **{m: t[m] * rate for m in spec.money_columns})
-    out = wh.stage(converted.select(*spec.names, *([ROW] if ROW in t.columns else [])))
-    temps.append(out)
-    return out
+        t, rate = j, j._rate
+    return t.mutate(fx_rate=rate, **{m: t[m] * rate for m in spec.money_columns})
 
 
 def _day_name(spec: TableSpec) -> str | None:

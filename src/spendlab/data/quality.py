@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 import ibis
 import ibis.expr.datatypes as dt
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from spendlab.core.money import CURRENCIES
 from spendlab.data.schema import Column, TableSpec
 from spendlab.data.sources.base import ROW
-from spendlab.errors import Issue, SourceFormatError
+from spendlab.errors import Issue, SourceFormatError, ValidationError
 
 #: Rows shown per problem; the count says how many more share it.
 EXAMPLES = 1
@@ -44,7 +45,11 @@ class Conformed:
 
 
 def conform(staged: ir.Table, spec: TableSpec, *, file: str, source: str) -> Conformed:
-    """Cast and default every canonical column and attach check flags (lazily: no scan yet)."""
+    """Cast and default every canonical column and attach check flags (lazily: no scan yet).
+
+    Checks on columns that are constant (a default, or a literal the reader set) are evaluated
+    once here instead of on every row; a failing one raises at once (every row would fail).
+    """
     present = set(staged.columns)
     missing = [
         c.name for c in spec.columns if c.name not in present and (c.required and c.default is None)
@@ -75,6 +80,20 @@ def conform(staged: ir.Table, spec: TableSpec, *, file: str, source: str) -> Con
     flags: dict[str, ir.BooleanValue] = {}
 
     def add(col: str, bad: ir.BooleanValue, problem: str, fix: str) -> None:
+        if not bad.op().find(ops.Field):  # constant: decide now, not per row
+            if _constant_true(bad):
+                raise ValidationError(
+                    [
+                        Issue(
+                            problem=f"{col} {problem} in every row",
+                            fix=fix,
+                            file=file,
+                            column=col,
+                            value=_constant_value(values.get(col)),
+                        )
+                    ]
+                )
+            return
         name = f"_bad{len(checks)}"
         checks.append(Check(name, col, problem, fix))
         flags[name] = bad.fill_null(False)
@@ -83,13 +102,45 @@ def conform(staged: ir.Table, spec: TableSpec, *, file: str, source: str) -> Con
         value, bad_cast = _cast(staged, c)
         if bad_cast is not None:
             add(c.name, bad_cast, f"is not a valid {_type_word(c)}", _cast_fix(c))
-        if c.default is not None:
+        if c.default is not None and value.op().find(ops.Field):
             value = ibis.coalesce(value, ibis.literal(c.default, type=c.ibis_type))
+        elif c.default is not None and _constant_value(value) is None:
+            value = ibis.literal(c.default, type=c.ibis_type)
         values[c.name] = value
         _value_checks(c, value, add)
 
     table = staged.select(**values, **flags, **({ROW: staged[ROW]} if ROW in present else {}))
     return Conformed(table, checks, warnings)
+
+
+_SCALARS = ibis.duckdb.connect()
+
+
+def _constant_true(expr: ir.BooleanValue) -> bool:
+    return bool(_SCALARS.execute(expr))
+
+
+def _constant_value(expr: ir.Value | None) -> str | None:
+    if expr is None:
+        return None
+    v = _SCALARS.execute(expr)
+    return None if v is None or v != v else str(v)
+
+
+def split_constants(table: ir.Table) -> tuple[ir.Table, dict[str, ir.Scalar]]:
+    """Peel columns that a reader set to a literal (platform, level, currency...) off the table,
+    so that they are neither staged per row nor checked per row."""
+    op = table.op()
+    if not isinstance(op, ops.Project):
+        return table, {}
+    consts = {n: v for n, v in op.values.items() if isinstance(v, ops.Literal) and n != ROW}
+    if not consts or len(consts) == len(op.values):
+        return table, {}
+    return table.drop(*consts), {n: ibis.literal(v.value, type=v.dtype) for n, v in consts.items()}
+
+
+def with_constants(table: ir.Table, constants: dict[str, ir.Scalar]) -> ir.Table:
+    return table.mutate(**constants) if constants else table
 
 
 def _cast(staged: ir.Table, c: Column) -> tuple[ir.Value, ir.BooleanValue | None]:
@@ -208,13 +259,29 @@ def count_violations(table: ir.Table, checks: list[Check]) -> dict[str, int]:
     return {k: int(v) for k, v in row.items() if v}
 
 
-def duplicate_keys(table: ir.Table, spec: TableSpec) -> int:
+def duplicate_keys(table: ir.Table, spec: TableSpec, constant: frozenset[str] = frozenset()) -> int:
     """Rows whose key appears more than once in the staged data."""
     if not spec.key:
+        return 0
+    varying = [k for k in spec.key if k not in constant and k in _varying_columns(table)]
+    if not varying:  # every key column constant: any second row is a duplicate
+        n = int(table.count().execute())
+        return n if n > 1 else 0
+    h = ibis.struct({k: table[k] for k in varying}).hash()
+    row = table.aggregate(n=table.count(), d=h.nunique()).to_pyarrow().to_pylist()[0]
+    if row["n"] == row["d"]:  # distinct hashes imply distinct keys: the common, fast answer
         return 0
     g = table.group_by(list(spec.key)).aggregate(n=table.count())
     res = g.filter(g.n > 1).aggregate(rows=g.n.sum()).to_pyarrow().to_pylist()[0]["rows"]
     return int(res or 0)
+
+
+def _varying_columns(table: ir.Table) -> set[str]:
+    """Columns that are not literals or defaults in the conformed projection."""
+    op = table.op()
+    if not isinstance(op, ops.Project):
+        return set(table.columns)
+    return {n for n, v in op.values.items() if v.find(ops.Field)}
 
 
 def any_flag(table: ir.Table, checks: list[Check]) -> ir.BooleanValue:

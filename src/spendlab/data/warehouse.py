@@ -266,43 +266,53 @@ class Warehouse:
         """Materialise an expression as a temporary table; returns its name. Drop with
         :meth:`drop_temp`."""
         name = f"_{prefix}_{uuid.uuid4().hex[:12]}"
+        untyped = {c: expr[c].cast("string") for c, t in expr.schema().items() if t.is_null()}
+        if untyped:  # all-NULL columns (an empty frame) have no type the backend can store
+            expr = expr.mutate(**untyped)
         self.con.create_table(name, expr, temp=True)
         return name
 
     def drop_temp(self, name: str) -> None:
         self.con.drop_table(name, force=True)
 
-    def upsert(self, table: str, staged: str, load_id: str) -> UpsertCounts:
-        """Write the staged temporary table into ``table`` by key, idempotently.
+    def upsert(self, table: str, expr: ir.Table, load_id: str, *, rows: int) -> UpsertCounts:
+        """Write ``expr`` (canonical columns, ``rows`` rows) into ``table`` by key, idempotently.
 
         Rows identical to stored ones (ignoring ``_load_id``) are left alone (``unchanged``); rows
         whose key is stored with other values replace them (``replaced``); new keys are
-        ``added``. Run inside :meth:`transaction`.
+        ``added``. Values compare NULL-safely (IS NOT DISTINCT FROM). Run inside
+        :meth:`transaction`.
         """
         spec = table_spec(table)
         target = self.con.table(table)
-        s = self.con.table(staged).select(*spec.names)
+        s = expr.select(*spec.names)
+        cols = list(spec.ibis_schema().names)
+        if not rows:
+            return UpsertCounts(0, 0, 0)
         if int(target.count().execute()) == 0:
-            diff_name, replaced = staged, 0
-            n_diff = int(s.count().execute())
-            n_staged = n_diff
-        else:
-            same = [s[c].identical_to(target[c]) for c in spec.names]
-            diff_name = self.stage(s.anti_join(target, same), "diff")
+            self.con.insert(table, s.mutate(**{LOAD_ID: ibis.literal(load_id)}).select(*cols))
+            return UpsertCounts(added=rows, replaced=0, unchanged=0)
+
+        t = target.select(*spec.names)
+        same = [s[k] == t[k] for k in spec.key] + [
+            s[c].identical_to(t[c]) for c in spec.names if c not in spec.key
+        ]
+        diff_name = self.stage(s.anti_join(t, same), "diff")
+        try:
             diff = self.con.table(diff_name)
             n_diff = int(diff.count().execute())
-            n_staged = int(s.count().execute())
-            keys = [diff[k] == target[k] for k in spec.key]
-            replaced = int(diff.semi_join(target, keys).count().execute()) if n_diff else 0
-            if replaced:
-                self._delete_matching(table, diff_name, spec)
-        if n_diff:
-            d = self.con.table(diff_name).select(*spec.names)
-            cols = list(spec.ibis_schema().names)
-            self.con.insert(table, d.mutate(**{LOAD_ID: ibis.literal(load_id)}).select(*cols))
-        if diff_name != staged:
+            replaced = 0
+            if n_diff:
+                keys = [diff[k] == target[k] for k in spec.key]
+                replaced = int(diff.semi_join(target, keys).count().execute())
+                if replaced:
+                    self._delete_matching(table, diff_name, spec)
+                self.con.insert(
+                    table, diff.mutate(**{LOAD_ID: ibis.literal(load_id)}).select(*cols)
+                )
+        finally:
             self.drop_temp(diff_name)
-        return UpsertCounts(added=n_diff - replaced, replaced=replaced, unchanged=n_staged - n_diff)
+        return UpsertCounts(added=n_diff - replaced, replaced=replaced, unchanged=rows - n_diff)
 
     def log_load(self, record: dict[str, object]) -> None:
         row = {k: [record.get(k)] for k in LOADS_SCHEMA.names}
