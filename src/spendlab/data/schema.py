@@ -483,3 +483,45 @@ def pandera_schema(name: str):  # -> pandera.pandas.DataFrameSchema
             coerce=True,
         )
     return pa.DataFrameSchema(cols, unique=list(table_spec(name).key) or None, strict=False)
+
+
+def data_model_markdown() -> str:
+    """The table reference of ``docs/data-model.md``, generated from the declarations above
+    (a test keeps the committed doc in sync)."""
+    lines = []
+    for spec in TABLES.values():
+        lines += [
+            f"### `{spec.name}`",
+            "",
+            spec.description,
+            "",
+            f"Grain: {spec.grain}. Key: {', '.join(f'`{k}`' for k in spec.key)}.",
+            "",
+            "| column | type | rules | description |",
+            "|---|---|---|---|",
+        ]
+        for c in spec.columns:
+            rules = []
+            if c.key:
+                rules.append("key")
+            if c.required:
+                rules.append("required")
+            if c.default is not None:
+                rules.append(f"default `{c.default!r}`")
+            if c.ge is not None:
+                rules.append(f">= {c.ge:g}")
+            if c.gt is not None:
+                rules.append(f"> {c.gt:g}")
+            if c.le is not None:
+                rules.append(f"<= {c.le:g}")
+            if c.isin is not None:
+                rules.append(
+                    "ISO 4217"
+                    if c.name == "currency"
+                    else "one of " + ", ".join(f"`{v}`" for v in sorted(c.isin) if v)
+                )
+            if c.money:
+                rules.append("money (workspace currency)")
+            lines.append(f"| `{c.name}` | {c.dtype} | {'; '.join(rules)} | {c.description} |")
+        lines.append("")
+    return "\n".join(lines)
