@@ -199,18 +199,26 @@ def _load(
     try:
         for name, table in staged.items():
             spec = table_spec(name)
-            _say(progress, f"staging {name}")
+            _say(progress, f"reading and validating {name}")
             varying, constants = quality.split_constants(table)
-            raw_name = _guard(lambda t=varying: wh.stage(t), file)
-            temps.append(raw_name)
-            raw = quality.with_constants(wh.con.table(raw_name), constants)
-            _say(progress, f"validating {name}")
-            conformed = quality.conform(raw, spec, file=file, source=report.source)
-            report.issues.extend(conformed.warnings)
-            t = conformed.table
-            n_read = int(raw.count().execute())
-            tc = report.tables[name] = TableCounts(read=n_read)
-            if n_read == 0:
+            prepared, warnings = quality.prepare(
+                varying, spec, file=file, source=report.source, constants=constants
+            )
+            report.issues.extend(warnings)
+            typed_name = _guard(lambda p=prepared: wh.stage(p), file)  # the one scan
+            temps.append(typed_name)
+            conformed = quality.conform(
+                wh.con.table(typed_name), spec, file=file, constants=constants
+            )
+            typed = conformed.table
+            stats = _guard(
+                lambda t=typed, c=conformed, spec=spec: quality.summarize(
+                    t, c.checks, spec, c.constants, wh.currency if spec.has_currency else None
+                ),
+                file,
+            )
+            tc = report.tables[name] = TableCounts(read=stats.rows)
+            if stats.rows == 0:
                 report.issues.append(
                     Issue(
                         problem=f"no {name} rows in the file",
@@ -220,23 +228,37 @@ def _load(
                     )
                 )
                 continue
-            counts = _guard(lambda t=t, c=conformed: quality.count_violations(t, c.checks), file)
-            dups = quality.duplicate_keys(t, spec, frozenset(constants))
-            good = t
-            if counts or dups:
+            if conformed.constant_issues:
+                raise ValidationError(conformed.constant_issues, rejected_rows=stats.rows)
+            full = conformed.full(typed)
+            dups = quality.duplicate_keys(full, spec) if stats.maybe_duplicates else 0
+            good = full
+            if stats.counts or dups:
                 issues = _describe(
-                    wh, name, spec, t, raw, conformed.checks, counts, dups, restage, file, temps
+                    wh,
+                    name,
+                    spec,
+                    full,
+                    table,
+                    conformed.checks,
+                    stats.counts,
+                    dups,
+                    restage,
+                    file,
+                    temps,
                 )
                 if on_error == "abort":
-                    bad = int(t.filter(quality.any_flag(t, conformed.checks)).count().execute())
+                    bad = int(
+                        typed.filter(quality.any_flag(typed, conformed.checks)).count().execute()
+                    )
                     raise ValidationError(issues, rejected_rows=max(bad, dups))
                 report.issues.extend(issues)
-                good_name = wh.stage(_drop_bad(t, spec, conformed.checks, dups))
+                good_name = wh.stage(_drop_bad(typed, spec, conformed, dups))
                 temps.append(good_name)
-                good = wh.con.table(good_name)
-                tc.rejected = n_read - int(good.count().execute())
-            final = _convert_currency(wh, spec, good, raw, file)
-            ready[name] = (final.select(*spec.names), n_read - tc.rejected)
+                good = conformed.full(wh.con.table(good_name))
+                tc.rejected = stats.rows - int(good.count().execute())
+            final = _convert_currency(wh, spec, good, table, file, stats.foreign_currency)
+            ready[name] = (final.select(*spec.names), stats.rows - tc.rejected)
         _say(progress, "writing")
         with wh.transaction():
             for name, (expr, n) in ready.items():
@@ -288,25 +310,31 @@ def _describe(
     raw = staged if ROW in staged.columns else None
     if ROW not in t.columns and restage is not None:  # second pass, with row numbers
         raw = restage()[name]
-        conformed = quality.conform(raw, spec, file=file, source="")
-        tmp = _guard(lambda: wh.stage(conformed.table), file)
+        varying, constants = quality.split_constants(raw)
+        prepared, _ = quality.prepare(varying, spec, file=file, source="", constants=constants)
+        tmp = _guard(lambda: wh.stage(prepared), file)
         temps.append(tmp)
-        t = wh.con.table(tmp)
+        conformed = quality.conform(wh.con.table(tmp), spec, file=file, constants=constants)
+        t = conformed.full()
     return quality.describe(t, raw, spec, checks, counts, dups, file=file)
 
 
-def _drop_bad(t: ir.Table, spec: TableSpec, checks: list[quality.Check], dups: int) -> ir.Table:
-    good = t.filter(~quality.any_flag(t, checks))
+def _drop_bad(
+    typed: ir.Table, spec: TableSpec, conformed: quality.Conformed, dups: int
+) -> ir.Table:
+    """Rows that break no check and whose key is unique in the file (skip mode)."""
+    good = typed.filter(~quality.any_flag(typed, conformed.checks))
     if dups and spec.key:
+        full = conformed.full(good)
         keys = list(spec.key)
-        g = good.group_by(keys).aggregate(_n=good.count())
+        g = full.group_by(keys).aggregate(_n=full.count())
         single = g.filter(g._n == 1).drop("_n")
-        good = good.semi_join(single, keys)
+        good = full.semi_join(single, keys).select(*typed.columns)
     return good
 
 
 def _convert_currency(
-    wh: Warehouse, spec: TableSpec, t: ir.Table, raw: ir.Table, file: str
+    wh: Warehouse, spec: TableSpec, t: ir.Table, raw: ir.Table, file: str, foreign: int
 ) -> ir.Table:
     """Fill ``fx_rate`` (1 for the workspace currency, else from ``fx_rates``) and convert every
     money column to the workspace currency. A rate given by the source itself is kept."""
@@ -316,8 +344,7 @@ def _convert_currency(
     if "fx_rate" in raw.columns:
         rate = t.fx_rate
     else:
-        others = int(t.filter(t.currency != base).count().execute())
-        if not others:
+        if not foreign:
             return t
         day = _day_of(spec, t)
         rates = wh.table("fx_rates")

@@ -19,7 +19,7 @@ import ibis.expr.types as ir
 from spendlab.core.money import CURRENCIES
 from spendlab.data.schema import Column, TableSpec
 from spendlab.data.sources.base import ROW
-from spendlab.errors import Issue, SourceFormatError, ValidationError
+from spendlab.errors import Issue, SourceFormatError
 
 #: Rows shown per problem; the count says how many more share it.
 EXAMPLES = 1
@@ -37,61 +37,50 @@ class Check:
 
 @dataclass
 class Conformed:
-    """A staged table in canonical types, with one boolean flag column per check."""
+    """A staged table in canonical types: ``table`` holds the columns that vary by row plus one
+    boolean flag column per check (and ``_row``); ``constants`` the columns that are the same in
+    every row (literals, defaults), re-attached with :func:`with_constants` only when written."""
 
     table: ir.Table
+    constants: dict[str, ir.Scalar]
     checks: list[Check]
     warnings: list[Issue]
+    #: checks that fail on a constant column: every row breaks them (raised when rows exist)
+    constant_issues: list[Issue]
+
+    def full(self, table: ir.Table | None = None) -> ir.Table:
+        return with_constants(self.table if table is None else table, self.constants)
 
 
-def conform(staged: ir.Table, spec: TableSpec, *, file: str, source: str) -> Conformed:
-    """Cast and default every canonical column and attach check flags (lazily: no scan yet).
+def conform(
+    typed: ir.Table,
+    spec: TableSpec,
+    *,
+    file: str,
+    constants: dict[str, ir.Scalar] | None = None,
+) -> Conformed:
+    """Defaults and check flags over a :func:`prepare`-d table (lazily: no scan yet).
 
     Checks on columns that are constant (a default, or a literal the reader set) are evaluated
-    once here instead of on every row; a failing one raises at once (every row would fail).
+    once here instead of on every row (``constant_issues``: every row breaks them).
     """
-    present = set(staged.columns)
-    missing = [
-        c.name for c in spec.columns if c.name not in present and (c.required and c.default is None)
-    ]
-    if missing:
-        raise SourceFormatError(
-            Issue(
-                problem=f"source {source!r} produced no column for required {spec.name} "
-                f"column(s) {', '.join(missing)}",
-                fix="add the column to the export, or map it (generic source: --option map=...)",
-                file=file,
-                column=missing[0],
-            )
-        )
-    warnings = []
-    extra = sorted(present - set(spec.names) - {ROW})
-    if extra:
-        warnings.append(
-            Issue(
-                problem=f"columns not in the {spec.name} table were ignored: {', '.join(extra)}",
-                fix="map them to canonical columns if they matter (docs/data-model.md)",
-                file=file,
-                severity="warning",
-            )
-        )
+    constants = dict(constants or {})
     values: dict[str, ir.Value] = {}
     checks: list[Check] = []
     flags: dict[str, ir.BooleanValue] = {}
+    constant_issues: list[Issue] = []
 
     def add(col: str, bad: ir.BooleanValue, problem: str, fix: str) -> None:
         if not bad.op().find(ops.Field):  # constant: decide now, not per row
             if _constant_true(bad):
-                raise ValidationError(
-                    [
-                        Issue(
-                            problem=f"{col} {problem} in every row",
-                            fix=fix,
-                            file=file,
-                            column=col,
-                            value=_constant_value(values.get(col)),
-                        )
-                    ]
+                constant_issues.append(
+                    Issue(
+                        problem=f"{col} {problem} in every row",
+                        fix=fix,
+                        file=file,
+                        column=col,
+                        value=_constant_value(values.get(col)),
+                    )
                 )
             return
         name = f"_bad{len(checks)}"
@@ -99,7 +88,14 @@ def conform(staged: ir.Table, spec: TableSpec, *, file: str, source: str) -> Con
         flags[name] = bad.fill_null(False)
 
     for c in spec.columns:
-        value, bad_cast = _cast(staged, c)
+        if c.name in constants:
+            value, bad_cast = _cast_constant(constants[c.name], c)
+        elif c.name in typed.columns:
+            value = typed[c.name]
+            nn = typed[NN + c.name] if NN + c.name in typed.columns else None
+            bad_cast = None if nn is None else nn & value.isnull()
+        else:
+            value, bad_cast = ibis.literal(None, type=c.ibis_type), None
         if bad_cast is not None:
             add(c.name, bad_cast, f"is not a valid {_type_word(c)}", _cast_fix(c))
         if c.default is not None and value.op().find(ops.Field):
@@ -109,8 +105,10 @@ def conform(staged: ir.Table, spec: TableSpec, *, file: str, source: str) -> Con
         values[c.name] = value
         _value_checks(c, value, add)
 
-    table = staged.select(**values, **flags, **({ROW: staged[ROW]} if ROW in present else {}))
-    return Conformed(table, checks, warnings)
+    varying = {n: v for n, v in values.items() if v.op().find(ops.Field)}
+    fixed = {n: v for n, v in values.items() if n not in varying}
+    table = typed.select(**varying, **flags, **({ROW: typed[ROW]} if ROW in typed.columns else {}))
+    return Conformed(table, fixed, checks, [], constant_issues)
 
 
 _SCALARS = ibis.duckdb.connect()
@@ -143,8 +141,25 @@ def with_constants(table: ir.Table, constants: dict[str, ir.Scalar]) -> ir.Table
     return table.mutate(**constants) if constants else table
 
 
+def _cast_constant(value: ir.Scalar, c: Column) -> tuple[ir.Value, ir.BooleanValue | None]:
+    one = ibis.memtable({c.name: [_SCALARS.execute(value)]})
+    v, nonnull = _cast(one, c)
+    bad = nonnull & v.isnull() if nonnull is not None else ibis.literal(False)
+    out = _SCALARS.execute(one.select(v=v, bad=bad))
+    if bool(out["bad"].iloc[0]):
+        return ibis.literal(None, type=c.ibis_type), ibis.literal(True)
+    got = out["v"].iloc[0]
+    if got is None or (isinstance(got, float) and got != got):
+        return ibis.literal(None, type=c.ibis_type), None
+    return ibis.literal(got, type=c.ibis_type), None
+
+
+NN = "_nn_"  # prefix of the "source cell was not empty" bits stored by prepare()
+
+
 def _cast(staged: ir.Table, c: Column) -> tuple[ir.Value, ir.BooleanValue | None]:
-    """The column in its canonical type, and a flag for values that did not convert."""
+    """The column in its canonical type, and (when a conversion happens) whether the source cell
+    was non-empty: a non-empty cell that converts to NULL did not convert."""
     target = c.ibis_type
     if c.name not in staged.columns:
         return ibis.literal(None, type=target), None
@@ -154,24 +169,70 @@ def _cast(staged: ir.Table, c: Column) -> tuple[ir.Value, ir.BooleanValue | None
     if raw.type() == target or (target.is_string() and raw.type().is_string()):
         return raw.cast(target), None
     if raw.type().is_string():
+        # Cast directly (fast; DuckDB tolerates padding) and trim only the cells where that fails,
+        # so a padded value converts on every backend and a blank cell counts as empty.
+        kind = dt.float64 if target.is_integer() else target
+        direct = raw.try_cast(kind)
         text = raw.strip().nullif("")
+        value = ibis.cases((direct.notnull(), direct), else_=text.try_cast(kind))
+        nonnull = ibis.cases((direct.notnull(), True), else_=text.notnull())
         if target.is_integer():
-            as_float = text.try_cast(dt.float64)
-            value = ibis.cases((as_float == as_float.round(), as_float), else_=ibis.null()).cast(
-                target
-            )
-        elif target.is_json():
-            value = text.try_cast(target)
-        else:
-            value = text.try_cast(target)
-        return value, text.notnull() & value.isnull()
+            value = ibis.cases((value == value.round(), value), else_=ibis.null()).cast(target)
+        return value, nonnull
     if target.is_integer() and raw.type().is_floating():
         value = ibis.cases((raw == raw.round(), raw), else_=ibis.null()).cast(target)
-        return value, raw.notnull() & value.isnull()
+        return value, raw.notnull()
     if target.is_string():
         return raw.cast(target), None
-    value = raw.try_cast(target)
-    return value, raw.notnull() & value.isnull()
+    return raw.try_cast(target), raw.notnull()
+
+
+def prepare(
+    staged: ir.Table, spec: TableSpec, *, file: str, source: str, constants: dict[str, ir.Scalar]
+) -> tuple[ir.Table, list[Issue]]:
+    """The projection the loader scans once: each varying canonical column in its type (no
+    defaults yet), a ``_nn_<col>`` bit where a conversion happened, and ``_row``. Raises when a
+    required column is missing; returns warnings for columns that will be ignored."""
+    present = set(staged.columns) | set(constants)
+    missing = [
+        c.name for c in spec.columns if c.name not in present and c.required and c.default is None
+    ]
+    if missing:
+        raise SourceFormatError(
+            Issue(
+                problem=f"source {source!r} produced no column for required {spec.name} "
+                f"column(s) {', '.join(missing)}",
+                fix="add the column to the export, or map it (generic source: --option map=...)",
+                file=file,
+                column=missing[0],
+            )
+        )
+    warnings = []
+    extra = sorted(present - set(spec.names) - {ROW})
+    if extra:
+        warnings.append(
+            Issue(
+                problem=f"columns not in the {spec.name} table were ignored: {', '.join(extra)}",
+                fix="map them to canonical columns if they matter (docs/data-model.md)",
+                file=file,
+                severity="warning",
+            )
+        )
+    cols: dict[str, ir.Value] = {}
+    for c in spec.columns:
+        if c.name in constants or c.name not in staged.columns:
+            continue
+        if staged[c.name].type().is_null():
+            continue
+        value, nonnull = _cast(staged, c)
+        cols[c.name] = value
+        if nonnull is not None:
+            cols[NN + c.name] = nonnull
+    if ROW in staged.columns:
+        cols[ROW] = staged[ROW]
+    if not cols:  # nothing varies (e.g. an empty frame): keep a row count
+        cols["_one"] = ibis.literal(1)
+    return staged.select(**cols), warnings
 
 
 def _value_checks(c: Column, v: ir.Value, add) -> None:
@@ -247,6 +308,48 @@ def _cast_fix(c: Column) -> str:
     return f"fix the {c.name} value"
 
 
+@dataclass(frozen=True)
+class Summary:
+    rows: int
+    counts: dict[str, int]
+    maybe_duplicates: bool
+    foreign_currency: int
+
+
+def summarize(
+    table: ir.Table,
+    checks: list[Check],
+    spec: TableSpec,
+    constants: dict[str, ir.Scalar],
+    currency: str | None,
+) -> Summary:
+    """Everything the loader needs to know about a staged table, in ONE aggregate scan: rows,
+    rows breaking each check, whether keys may repeat (distinct 64-bit hashes of the varying key
+    columns; equal counts prove uniqueness), and rows in a currency other than ``currency``."""
+    aggs: dict[str, ir.Scalar] = {"_n": table.count()}
+    aggs.update({c.flag: table[c.flag].cast("int64").sum() for c in checks})
+    varying = [k for k in spec.key if k not in constants]
+    if varying:
+        aggs["_distinct"] = ibis.struct({k: table[k] for k in varying}).hash().nunique()
+    foreign_col = None
+    if currency is not None and "currency" in spec.names:
+        cur = constants.get("currency", table["currency"] if "currency" in table.columns else None)
+        if cur is not None and "currency" not in constants:
+            foreign_col = "_foreign"
+            aggs[foreign_col] = (cur != currency).cast("int64").sum()
+        elif cur is not None and _SCALARS.execute(cur) != currency:
+            foreign_col = "all"
+    row = table.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+    n = int(row["_n"])
+    counts = {c.flag: int(row[c.flag]) for c in checks if row[c.flag]}
+    if varying:
+        maybe_dups = int(row["_distinct"] or 0) != n
+    else:
+        maybe_dups = n > 1 and bool(spec.key)
+    foreign = n if foreign_col == "all" else int(row.get("_foreign") or 0)
+    return Summary(n, counts, maybe_dups, foreign)
+
+
 def count_violations(table: ir.Table, checks: list[Check]) -> dict[str, int]:
     """Rows breaking each check, in one aggregate scan. Checks with no rows are omitted."""
     if not checks:
@@ -259,29 +362,13 @@ def count_violations(table: ir.Table, checks: list[Check]) -> dict[str, int]:
     return {k: int(v) for k, v in row.items() if v}
 
 
-def duplicate_keys(table: ir.Table, spec: TableSpec, constant: frozenset[str] = frozenset()) -> int:
-    """Rows whose key appears more than once in the staged data."""
+def duplicate_keys(table: ir.Table, spec: TableSpec) -> int:
+    """Rows whose key appears more than once (exact; run when :func:`summarize` suspects it)."""
     if not spec.key:
-        return 0
-    varying = [k for k in spec.key if k not in constant and k in _varying_columns(table)]
-    if not varying:  # every key column constant: any second row is a duplicate
-        n = int(table.count().execute())
-        return n if n > 1 else 0
-    h = ibis.struct({k: table[k] for k in varying}).hash()
-    row = table.aggregate(n=table.count(), d=h.nunique()).to_pyarrow().to_pylist()[0]
-    if row["n"] == row["d"]:  # distinct hashes imply distinct keys: the common, fast answer
         return 0
     g = table.group_by(list(spec.key)).aggregate(n=table.count())
     res = g.filter(g.n > 1).aggregate(rows=g.n.sum()).to_pyarrow().to_pylist()[0]["rows"]
     return int(res or 0)
-
-
-def _varying_columns(table: ir.Table) -> set[str]:
-    """Columns that are not literals or defaults in the conformed projection."""
-    op = table.op()
-    if not isinstance(op, ops.Project):
-        return set(table.columns)
-    return {n for n, v in op.values.items() if v.find(ops.Field)}
 
 
 def any_flag(table: ir.Table, checks: list[Check]) -> ir.BooleanValue:
