@@ -6,8 +6,16 @@ from pathlib import Path
 
 import ibis
 import pytest
+from hypothesis import Phase, settings
 
 from spendlab.data.warehouse import Warehouse
+
+# Bounded property tests: no shrink phase (a failing example is reported as found), so a
+# failure can never stall CI for minutes; the explicit seed in the report reproduces it.
+settings.register_profile(
+    "spendlab", deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate]
+)
+settings.load_profile("spendlab")
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
