@@ -18,7 +18,7 @@ import ibis.expr.types as ir
 
 from spendlab.core.money import CURRENCIES
 from spendlab.data.schema import Column, TableSpec
-from spendlab.data.sources.base import ROW
+from spendlab.data.sources.base import ROW, SOURCE_TEXT
 from spendlab.errors import Issue, SourceFormatError
 
 #: Rows shown per problem; the count says how many more share it.
@@ -208,7 +208,7 @@ def prepare(
             )
         )
     warnings = []
-    extra = sorted(present - set(spec.names) - {ROW})
+    extra = sorted(c for c in present - set(spec.names) - {ROW} if not c.startswith(SOURCE_TEXT))
     if extra:
         warnings.append(
             Issue(
@@ -225,6 +225,10 @@ def prepare(
         if staged[c.name].type().is_null():
             continue
         value, nonnull = _cast(staged, c)
+        src = SOURCE_TEXT + c.name
+        if src in staged.columns:  # the reader converted it; its source text says if it was set
+            text = staged[src].cast("string")
+            nonnull = ibis.cases((value.notnull(), True), else_=text.strip().nullif("").notnull())
         cols[c.name] = value
         if nonnull is not None:
             cols[NN + c.name] = nonnull

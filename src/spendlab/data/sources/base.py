@@ -30,6 +30,10 @@ from ibis.backends import BaseBackend
 from spendlab.errors import Issue, SourceFormatError
 
 ROW = "_row"
+#: Prefix of a column holding the source text of a column the reader already converted (e.g.
+#: ``spend`` from ``cost_micros``): ``_src_spend``. A non-empty source cell whose converted value
+#: is NULL is reported as "not a valid number" with its row, as for string columns.
+SOURCE_TEXT = "_src_"
 #: Bytes read to sniff a file's kind (binary, encoding, delimiter).
 SNIFF_BYTES = 64 * 1024
 

@@ -17,7 +17,13 @@ from typing import Any, ClassVar
 import ibis
 import ibis.expr.types as ir
 
-from spendlab.data.sources.base import ROW, ReadContext, Source, add_row_numbers
+from spendlab.data.sources.base import (
+    ROW,
+    SOURCE_TEXT,
+    ReadContext,
+    Source,
+    add_row_numbers,
+)
 
 #: canonical column -> GAQL field path
 FIELDS: dict[str, str] = {
@@ -82,12 +88,10 @@ class GoogleAdsAPI(Source):
         out: dict[str, Any] = {}
         for canon, src in cols.items():
             out[canon] = t[src].cast("string") if canon not in ("spend",) else t[src]
-        if "spend" in cols:
-            micros = t[cols["spend"]].cast("string").try_cast("decimal(38, 0)")
-            out["spend"] = ibis.cases(
-                (micros.notnull(), (micros / 1_000_000).cast("float64").cast("string")),
-                else_=t[cols["spend"]].cast("string"),
-            )
+        if "spend" in cols:  # micros -> units, typed; the source text backs error reports
+            src = t[cols["spend"]].cast("string")
+            out["spend"] = src.try_cast("int64").cast("float64") / 1_000_000
+            out[SOURCE_TEXT + "spend"] = src
         if "device" in cols:
             out["device"] = out["device"].substitute(DEVICES, else_=out["device"].lower())
         if "match_type" in cols:
