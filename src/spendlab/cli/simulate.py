@@ -113,6 +113,8 @@ def demo(
     ] = Path("demo-workspace"),
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
     force: Annotated[bool, typer.Option(help="Rebuild if the demo workspace exists.")] = False,
+    days: Annotated[int, typer.Option(min=28, help="Days of simulated history.")] = 365,
+    campaigns: Annotated[int, typer.Option(min=4, help="Simulated campaigns.")] = 60,
     serve: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Serve the dashboard afterwards.")
     ] = True,
@@ -120,7 +122,10 @@ def demo(
 ) -> None:
     """Build a demo workspace from the simulator, ingesting through the real readers."""
     result = run(
-        lambda: build_demo(workspace, seed=seed, force=force, quiet=as_json), as_json=as_json
+        lambda: build_demo(
+            workspace, seed=seed, force=force, quiet=as_json, days=days, campaigns=campaigns
+        ),
+        as_json=as_json,
     )
     if as_json:
         emit_json(result)
