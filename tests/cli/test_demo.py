@@ -27,7 +27,8 @@ def test_every_file_loads_through_its_reader_with_nothing_rejected(demo):
     assert {"google_ads_ui", "meta", "microsoft", "ga4", "crm_orders", "generic"} <= sources
     for entry in result["loads"]:
         assert entry["rejected"] == 0, entry
-        assert entry["added"] > 0, entry
+        assert entry["read"] > 0, entry
+        assert entry["added"] + entry["replaced"] + entry["unchanged"] == entry["read"], entry
 
 
 def test_warehouse_holds_exactly_what_the_simulator_generated(demo):

@@ -72,11 +72,10 @@ def build_demo(
                 f"{workspace} is not a SpendLab workspace; refusing to delete it with --force"
             )
         shutil.rmtree(workspace)
-    raw = workspace / "raw"
     market = simulate(SimConfig(seed=seed, **sim))
-    raw.mkdir(parents=True)
-    manifest = write_market(market, raw)
-    with Warehouse.init(workspace, currency="USD", name="SpendLab demo", exist_ok=True) as wh:
+    with Warehouse.init(workspace, currency=market.config.currency, name="SpendLab demo") as wh:
+        raw = workspace / "raw"
+        manifest = write_market(market, raw)
         loads = []
         files = _files(manifest)
         with Progress(
