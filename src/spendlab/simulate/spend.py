@@ -1,0 +1,77 @@
+"""Daily spend paths of every campaign (campaigns x days), vectorized.
+
+``spend[c, t] = base[c] x trend x weekly pattern x flights/pauses x budget changes x launch/stop
+x confounding x noise``, rounded to cents. With ``confounding = k`` spend is multiplied by
+``max(0.1, 1 + 1.5 k season_index[t])`` where ``season_index`` is the baseline's yearly
+seasonality + holidays relative to its level: spend rises when demand rises anyway, the trap an MMM
+must calibrate away. The geo test multiplies the spend of its campaigns by ``1 + lift`` inside the
+test window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spendlab.simulate.config import SimConfig
+
+
+@dataclass
+class SpendPaths:
+    spend: np.ndarray  # actual daily spend (campaigns x days), cents-rounded
+    counterfactual: np.ndarray  # the same without the geo-test boost
+    launch: np.ndarray  # first day each campaign runs
+    stop: np.ndarray  # last day + 1
+
+
+def _events_mask(
+    rng: np.random.Generator, n: int, days: int, rate: float, lo: int, hi: int
+) -> np.ndarray:
+    """(n, days) boolean: True inside random intervals (Poisson count per row)."""
+    counts = rng.poisson(rate, n)
+    rows = np.repeat(np.arange(n), counts)
+    starts = rng.integers(0, days, rows.size)
+    ends = np.minimum(starts + rng.integers(lo, hi + 1, rows.size), days)
+    diff = np.zeros((n, days + 1))
+    np.add.at(diff, (rows, starts), 1.0)
+    np.add.at(diff, (rows, ends), -1.0)
+    return np.cumsum(diff[:, :days], axis=1) > 0
+
+
+def spend_paths(
+    cfg: SimConfig,
+    base: np.ndarray,
+    season_index: np.ndarray,
+    boost: np.ndarray | None = None,
+) -> SpendPaths:
+    """Draw every campaign's spend; ``boost`` (campaigns x days) multiplies the actual spend."""
+    rng = cfg.rng("spend")
+    n, days = base.size, cfg.days
+    t = np.arange(days)
+    years = days / 365.0
+    growth = rng.normal(0.0, 0.3, n)
+    trend = np.exp(growth[:, None] * t[None, :] / days)
+    weekday = (np.datetime64(cfg.start, "D").astype(np.int64) + 3 + t) % 7
+    amp = rng.uniform(0.0, 0.25, n)
+    phase = rng.uniform(0.0, 7.0, n)
+    weekly = 1.0 + amp[:, None] * np.cos(2 * np.pi * (weekday[None, :] + phase[:, None]) / 7)
+    # pauses (flights) for a quarter of campaigns
+    flighted = rng.random(n) < 0.25
+    paused = _events_mask(rng, n, days, 2.0 * years, 3, 20) & flighted[:, None]
+    # budget changes: ~3 a year, each a lognormal step
+    jumps = np.zeros((n, days))
+    k = rng.poisson(3.0 * years, n)
+    rows = np.repeat(np.arange(n), k)
+    np.add.at(jumps, (rows, rng.integers(1, days, rows.size)), rng.normal(0.0, 0.25, rows.size))
+    budget = np.exp(np.cumsum(jumps, axis=1))
+    # launches and stops
+    launch = np.where(rng.random(n) < 0.15, rng.integers(0, days // 2, n), 0)
+    stop = np.where(rng.random(n) < 0.10, rng.integers(days // 2, days, n), days)
+    live = (t[None, :] >= launch[:, None]) & (t[None, :] < stop[:, None])
+    confound = np.maximum(0.1, 1.0 + 1.5 * cfg.confounding * season_index)[None, :]
+    noise = rng.lognormal(0.0, 0.12, (n, days))
+    path = base[:, None] * trend * weekly * budget * confound * noise * (live & ~paused)
+    counterfactual = np.round(path * 100.0) / 100.0
+    spend = counterfactual if boost is None else np.round(path * boost * 100.0) / 100.0
+    return SpendPaths(spend, counterfactual, launch, stop)
