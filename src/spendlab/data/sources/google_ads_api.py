@@ -5,6 +5,10 @@ Columns are named by field path, as the API returns them (``segments.date``, ``c
 (``segments_date``, ``metrics_cost_micros``). This is the streaming path for large exports: the
 file is scanned by the warehouse backend, never loaded into Python.
 
+Other ``metrics.*`` columns (``metrics.all_conversions``, ``metrics.search_impression_share``)
+are kept in ``extras`` as a JSON object of numbers keyed by the field name without its
+``metrics.`` prefix; other unknown columns are ignored.
+
 Options: ``currency`` (when the report has no ``customer.currency_code`` column),
 ``platform`` (default ``google_ads``).
 """
@@ -76,12 +80,20 @@ class GoogleAdsAPI(Source):
 
     def read(self, ctx: ReadContext) -> dict[str, ir.Table]:
         self.check_file(ctx)
-        if ctx.path.suffix.lower() == ".parquet":
-            t = ctx.con.read_parquet(str(ctx.path))
-            first_line = 1
-        else:
-            t = ctx.con.read_csv(str(ctx.path), all_varchar=True, header=True)
-            first_line = 2
+        parquet = ctx.path.suffix.lower() == ".parquet"
+        try:
+            if parquet:
+                t = ctx.con.read_parquet(str(ctx.path))
+            else:
+                t = ctx.con.read_csv(str(ctx.path), all_varchar=True, header=True)
+        except Exception as e:  # the backend reads the header (and sniffs the CSV) right away
+            msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise ctx.fail(
+                f"cannot be read as {'Parquet' if parquet else 'CSV'}: {msg}",
+                "write the report again (one header line of GAQL field names, then one line "
+                "per row), or check the file is complete",
+            ) from None
+        first_line = 1 if parquet else 2
         if ctx.row_numbers:
             t = add_row_numbers(t, first_line)
         cols = _resolve(ctx, t)
@@ -111,6 +123,10 @@ class GoogleAdsAPI(Source):
         out["platform"] = ibis.literal(str(ctx.options.get("platform", "google_ads")))
         level = next(lvl for col, lvl in LEVELS if col in cols)
         out["level"] = ibis.literal(level)
+        extras = _extra_metrics(t, cols)
+        if extras:  # one struct -> JSON cast per row, inside the scan
+            values = {k: t[c].cast("string").try_cast("float64") for k, c in extras.items()}
+            out["extras"] = ibis.struct(values).cast("json")
         if ctx.row_numbers:
             out[ROW] = t[ROW]
         return {"ad_performance": t.select(**out)}
@@ -138,6 +154,17 @@ class GoogleAdsAPI(Source):
 
         pd.DataFrame(out).to_csv(path, index=False)
         return Path(path)
+
+
+def _extra_metrics(t: ir.Table, cols: dict[str, str]) -> dict[str, str]:
+    """Unknown ``metrics.*`` (or ``metrics_*``) columns: {key without the prefix: column}."""
+    used = set(cols.values())
+    out = {}
+    for c in t.columns:
+        low = c.lower()
+        if c not in used and low.startswith(("metrics.", "metrics_")):
+            out[c[len("metrics.") :]] = c
+    return out
 
 
 def _resolve(ctx: ReadContext, t: ir.Table) -> dict[str, str]:
