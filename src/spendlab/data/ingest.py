@@ -114,15 +114,23 @@ def ingest_file(
     opts = {str(k): v for k, v in (options or {}).items()}
     settings = get_settings()
 
-    def read(row_numbers: bool) -> dict[str, ir.Table]:
-        ctx = ReadContext(
+    def context(row_numbers: bool) -> ReadContext:
+        return ReadContext(
             con=wh.con,
             path=path,
             options=dict(opts),
             row_numbers=row_numbers,
             max_in_memory_bytes=settings.max_in_memory_bytes,
         )
-        return _guard(lambda: reader.read(ctx), path.name)
+
+    def translate(error: Exception) -> Exception | None:
+        """A reader that knows its format maps backend scan errors to the right line."""
+        parse_error = getattr(reader, "parse_error", None)
+        return parse_error(context(False), error) if parse_error else None
+
+    def read(row_numbers: bool) -> dict[str, ir.Table]:
+        ctx = context(row_numbers)
+        return _guard(lambda: reader.read(ctx), path.name, translate)
 
     _say(progress, f"reading {path.name} ({source})")
     staged = read(False)
@@ -142,6 +150,7 @@ def ingest_file(
         lambda: read(True),
         report,
         record,
+        translate=translate,
         on_error=on_error,
         dry_run=dry_run,
         progress=progress,
@@ -188,6 +197,7 @@ def _load(
     on_error: OnError,
     dry_run: bool,
     progress: Progress | None,
+    translate: Callable[[Exception], Exception | None] | None = None,
 ) -> None:
     """Stage -> check -> convert -> one transaction. The file is scanned once, into an in-memory
     temporary table; checks are aggregates over it; the persistent table is written once."""
@@ -205,7 +215,7 @@ def _load(
                 varying, spec, file=file, source=report.source, constants=constants
             )
             report.issues.extend(warnings)
-            typed_name = _guard(lambda p=prepared: wh.stage(p), file)  # the one scan
+            typed_name = _guard(lambda p=prepared: wh.stage(p), file, translate)  # the one scan
             temps.append(typed_name)
             conformed = quality.conform(
                 wh.con.table(typed_name), spec, file=file, constants=constants
@@ -401,8 +411,13 @@ def _day_of(spec: TableSpec, t: ir.Table) -> ir.Value | None:
 _LINE = re.compile(r"(?:line|Line)[:\s]+(\d+)")
 
 
-def _guard(fn: Callable[[], Any], file: str) -> Any:
-    """Run a reader or a scan; turn backend parse errors into a located SourceFormatError."""
+def _guard(
+    fn: Callable[[], Any],
+    file: str,
+    translate: Callable[[Exception], Exception | None] | None = None,
+) -> Any:
+    """Run a reader or a scan; turn backend parse errors into a located SourceFormatError
+    (the reader's own ``parse_error`` first, when it has one)."""
     try:
         return fn()
     except SpendLabError:
@@ -410,6 +425,9 @@ def _guard(fn: Callable[[], Any], file: str) -> Any:
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as e:  # backend errors (DuckDB CSV/JSON parse) carry the line, if any
+        better = translate(e) if translate is not None else None
+        if better is not None:
+            raise better from e
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         m = _LINE.search(str(e))
         raise SourceFormatError(

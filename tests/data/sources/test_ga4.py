@@ -145,11 +145,6 @@ def test_malformed_line_found_by_the_scan_is_translated_to_its_line(con, tmp_pat
     assert err.issue.row == 302  # line 301 is blank
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the loader's _guard takes DuckDB's 'line N' as the row, which is one past a "
-    "malformed JSON record and skips blank lines; it should call Source.parse_error",
-)
 def test_malformed_line_past_duckdbs_sample_is_named_by_the_loader(workspace, tmp_path):
     good = DAY.read_text().splitlines()[8]  # C's direct session_start
     lines = [good] * 25_000 + ["{not json"]

@@ -31,6 +31,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from spendlab.data.sources.base import ROW, ReadContext, Source, decode_text, name_id
+from spendlab.errors import ConfigError
 
 #: normalised header -> internal column (a canonical name, or ``week`` / ``interactions``)
 HEADERS: dict[str, str] = {
@@ -176,7 +177,8 @@ class GoogleAdsUI(Source):
 
     def write(self, frames: dict[str, Any], path: Path, **options: Any) -> Path:
         """Render canonical ``ad_performance`` rows as a Google Ads UI download: title line,
-        date-range line, header, rows, ``Total: Account`` row."""
+        date-range line, header, rows, ``Total: Account`` row. Like the UI's tables, one file
+        holds one level (the finest with ids in the frame)."""
         return _write(frames["ad_performance"], Path(path), **options)
 
 
@@ -561,7 +563,7 @@ def _write(df: Any, path: Path, **options: Any) -> Path:
 
     decimal = str(options.get("decimal") or ".")
     if decimal not in (".", ","):
-        raise ValueError(f"decimal must be '.' or ',', not {decimal!r}")
+        raise ConfigError(f"writer option decimal must be '.' or ',', not {decimal!r}")
     df = df.reset_index(drop=True)
 
     def has(c: str) -> bool:
