@@ -94,8 +94,10 @@ def main() -> None:
         make_export(export, args.rows)
         make_export(fixed, args.rows, corrected=True)
         size = export.stat().st_size / 1024**2
-        print(f"generated 2 x {args.rows:,} rows ({size:,.0f} MB each) "
-              f"in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"generated 2 x {args.rows:,} rows ({size:,.0f} MB each) "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
 
         peer = duckdb_plain_read(export, tmp / "plain.duckdb")
         with Warehouse.init(tmp / "ws") as wh:
@@ -104,12 +106,17 @@ def main() -> None:
             corrected, r3 = spendlab_load(wh, fixed)
         rows = [
             ("DuckDB plain `CREATE TABLE AS read_csv` (peer)", peer, "-"),
-            ("SpendLab first load (validate + upsert)", first,
-             f"{r1['added']:,} added"),
-            ("SpendLab same file again (idempotent)", again,
-             f"{r2['added']:,} added, {r2['unchanged']:,} unchanged"),
-            ("SpendLab corrected file (1% changed)", corrected,
-             f"{r3['replaced']:,} replaced, {r3['unchanged']:,} unchanged"),
+            ("SpendLab first load (validate + upsert)", first, f"{r1['added']:,} added"),
+            (
+                "SpendLab same file again (idempotent)",
+                again,
+                f"{r2['added']:,} added, {r2['unchanged']:,} unchanged",
+            ),
+            (
+                "SpendLab corrected file (1% changed)",
+                corrected,
+                f"{r3['replaced']:,} replaced, {r3['unchanged']:,} unchanged",
+            ),
         ]
         lines = [
             f"Ingest of a {args.rows:,}-row Google Ads API keyword report ({size:,.0f} MB CSV), "
