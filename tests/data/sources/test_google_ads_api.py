@@ -241,3 +241,15 @@ def test_garbage_raises_only_spendlab_errors(tmp_path_factory, lines, raw, suffi
             staged.execute()
         except duckdb.Error:
             pass
+
+
+def test_bom_crlf_and_a_malformed_line_named_by_its_number(workspace, tmp_path):
+    f = tmp_path / "crlf.csv"
+    lines = FILE.read_text().splitlines()
+    f.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
+    assert read(f).spend.astype(float).tolist()[0] == 42.15
+    lines[3] += ",surplus"
+    f.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SourceFormatError) as e:
+        load(workspace, f)
+    assert e.value.issue.row == 4

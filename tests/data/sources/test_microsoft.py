@@ -169,6 +169,17 @@ def test_ingest_twice_then_a_correction(workspace, tmp_path):
     assert as_dict(t.extras[0])["quality_score"] == "7"
 
 
+@pytest.mark.parametrize(
+    "bad", ['"11/2/2024","A","5","USD","1","1","1.5","x"', '"11/2/2024","A,"5"']
+)
+def test_a_malformed_line_is_named_by_its_number(workspace, tmp_path, bad):
+    ok = '"11/1/2024","A","5","USD","1","1","1.5"'
+    f = report(tmp_path, [ok, ok, bad, ok])
+    with pytest.raises(SourceFormatError) as e:
+        load(workspace, f)
+    assert e.value.issue.row == 7  # 2 preamble lines, a blank line, the header, 2 good rows
+
+
 def test_bad_values_name_line_and_column_and_write_nothing(workspace):
     with pytest.raises(ValidationError) as e:
         load(workspace, DIR / "bad_values.csv")

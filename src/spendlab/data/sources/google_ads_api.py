@@ -15,6 +15,7 @@ Options: ``currency`` (when the report has no ``customer.currency_code`` column)
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -79,14 +80,18 @@ class GoogleAdsAPI(Source):
     suffixes: ClassVar[tuple[str, ...]] = (".csv", ".parquet")
 
     def read(self, ctx: ReadContext) -> dict[str, ir.Table]:
-        self.check_file(ctx)
+        head = self.check_file(ctx)
         parquet = ctx.path.suffix.lower() == ".parquet"
         try:
             if parquet:
                 t = ctx.con.read_parquet(str(ctx.path))
             else:
-                t = ctx.con.read_csv(str(ctx.path), all_varchar=True, header=True)
-        except Exception as e:  # the backend reads the header (and sniffs the CSV) right away
+                first = head.decode("utf-8-sig", errors="replace").split("\n", 1)[0]
+                first = first.rstrip("\r")
+                delim = next((d for d in ",\t;|" if d in first), ",")
+                names = next(csv.reader([first], delimiter=delim), [])
+                t = scan_csv(ctx, names, skip=1, delim=delim)
+        except Exception as e:  # the backend reads the Parquet footer right away
             msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
             raise ctx.fail(
                 f"cannot be read as {'Parquet' if parquet else 'CSV'}: {msg}",
@@ -154,6 +159,41 @@ class GoogleAdsAPI(Source):
 
         pd.DataFrame(out).to_csv(path, index=False)
         return Path(path)
+
+
+def scan_csv(
+    ctx: ReadContext,
+    names: list[str],
+    *,
+    skip: int,
+    delim: str = ",",
+    encoding: str = "utf-8",
+    **options: Any,
+) -> ir.Table:
+    """Scan a CSV as text columns named ``names`` (the header the reader parsed itself), its
+    first ``skip`` lines skipped. No dialect sniffing: a malformed line fails the scan with its
+    real line number (DuckDB's sniffer would guess a wrong dialect from it, or fail without one).
+    """
+    unique: list[str] = []
+    for i, n in enumerate(names):
+        base = n.strip() or f"column{i + 1}"
+        name, k = base, 1
+        while name in unique:
+            k += 1
+            name = f"{base}_{k}"
+        unique.append(name)
+    return ctx.con.read_csv(
+        str(ctx.path),
+        auto_detect=False,
+        header=False,
+        columns=dict.fromkeys(unique, "VARCHAR"),
+        skip=skip,
+        delim=delim,
+        quote='"',
+        escape='"',
+        encoding=encoding,
+        **options,
+    )
 
 
 def _extra_metrics(t: ir.Table, cols: dict[str, str]) -> dict[str, str]:

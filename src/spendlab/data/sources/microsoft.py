@@ -30,6 +30,7 @@ from spendlab.data.sources.base import (
     Source,
     add_row_numbers,
 )
+from spendlab.data.sources.google_ads_api import scan_csv
 from spendlab.data.sources.google_ads_ui import COUNTRIES, COUNTRY_NAMES, vote_decimal
 
 #: header (lower case, without spaces/underscores/dots) -> canonical column or helper name
@@ -119,19 +120,16 @@ class MicrosoftAds(Source):
                 "run the report again with Time period > View by: Day (Daily)",
             )
         try:
-            t = ctx.con.read_csv(
-                str(ctx.path),
-                all_varchar=True,
-                header=True,
-                skip=at,
+            t = scan_csv(
+                ctx,
+                header,
+                skip=at + 1,
                 delim=delim,
-                quote='"',
-                escape='"',
+                encoding=encoding,
                 null_padding=True,  # the one-cell footer line
                 parallel=False,  # DuckDB needs it with null_padding when names span lines
-                encoding=encoding,
             )
-        except Exception as e:  # the backend's CSV sniffer (DuckDB reads the first rows now)
+        except Exception as e:  # an option the backend rejects
             msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
             raise ctx.fail(
                 f"cannot be parsed as a Microsoft Advertising CSV report: {msg}",
