@@ -145,7 +145,7 @@ def is_probably_text(head: bytes) -> bool:
 def decode_text(raw: bytes) -> str:
     """Decode an export: UTF-16 (with BOM), UTF-8 (with or without BOM), else cp1252."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
+        return raw.decode("utf-16", errors="replace")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
