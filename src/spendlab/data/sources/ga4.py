@@ -105,7 +105,7 @@ _GA4_GROUPS = {
 
 
 def channel(source: ir.StringValue, medium: ir.StringValue) -> ir.StringValue:
-    """The default channel grouping of a (source, medium) pair; rules in docs/ingest/ga4.md."""
+    """The default channel grouping of a (source, medium) pair; rules in docs/ingest.md (ga4)."""
     s, m = source.lower().strip().fill_null(""), medium.lower().strip().fill_null("")
     search, social = s.re_search(SEARCH), s.re_search(SOCIAL)
     paid = m.re_search(PAID)
