@@ -26,7 +26,7 @@ install-dev: $(VENV)/.installed-dev
 
 ## demo: build a demo workspace from the simulator and serve it (ARGS=--no-serve for scripts)
 demo: install
-	$(BIN)/spendlab demo $(ARGS)
+	$(BIN)/spendlab demo --force $(ARGS)
 
 ## test: lint, architecture contracts, then the whole suite
 test: install-dev lint
