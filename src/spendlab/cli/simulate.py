@@ -139,10 +139,7 @@ def demo(
     out.print("\nTry:")
     out.print(f"  spendlab tables --workspace {workspace}")
     out.print(f"  spendlab loads --workspace {workspace}")
-    out.print(
-        f"  python -c \"import json; print(json.load(open('{workspace}/raw/truth.json'))"
-        "['channels'])\""
-    )
+    out.print(f"  ground truth of the simulated market: {workspace}/raw/truth.json", soft_wrap=True)
     if serve:
         out.print(
             "\n[yellow]The web dashboard is not part of this version yet[/] (it arrives "
