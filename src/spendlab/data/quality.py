@@ -354,18 +354,6 @@ def summarize(
     return Summary(n, counts, maybe_dups, foreign)
 
 
-def count_violations(table: ir.Table, checks: list[Check]) -> dict[str, int]:
-    """Rows breaking each check, in one aggregate scan. Checks with no rows are omitted."""
-    if not checks:
-        return {}
-    row = (
-        table.aggregate(**{c.flag: table[c.flag].cast("int64").sum() for c in checks})
-        .to_pyarrow()
-        .to_pylist()[0]
-    )
-    return {k: int(v) for k, v in row.items() if v}
-
-
 def duplicate_keys(table: ir.Table, spec: TableSpec) -> int:
     """Rows whose key appears more than once (exact; run when :func:`summarize` suspects it)."""
     if not spec.key:
