@@ -26,11 +26,23 @@ class Settings(BaseSettings):
     )
     threads: int = Field(2, ge=1, description="Worker threads for the warehouse and model fits")
     memory_limit: str = Field("8GB", description="DuckDB memory limit per workspace connection")
+    home: Path = Field(
+        Path.home() / ".spendlab", description="Folder for the app store when store_url is unset"
+    )
+    store_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the app store (users, runs, rules, action log); "
+        "default sqlite:///<home>/spendlab.db; PostgreSQL in production",
+    )
     max_in_memory_bytes: int = Field(
         512 * 1024**2,
         ge=1,
         description="Largest file a reader that parses in memory (XLSX, UI exports) accepts",
     )
+
+    def resolved_store_url(self) -> str:
+        """The store URL, defaulting to a SQLite file under ``home``."""
+        return self.store_url or f"sqlite:///{self.home / 'spendlab.db'}"
 
 
 class WorkspaceConfig(BaseModel):
