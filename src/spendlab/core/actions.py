@@ -1,6 +1,7 @@
 """The action: one proposed or executed change to one ad entity.
 
-Every producer of changes (the rules engine, the daily budget allocator in ``plan/``) emits
+It lives in core because two sibling layers produce it: the rules engine (``automate/``) and the
+daily budget allocator (``plan/``) emit
 :class:`Action` objects; guardrails, the action log, undo and the connectors consume them. An
 action always carries the absolute old and new value (never a percentage), so an export file
 imported twice does not compound and undo restores the exact old value.
