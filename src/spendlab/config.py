@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 import tomli_w
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from spendlab.core.money import is_currency
@@ -33,6 +33,21 @@ class Settings(BaseSettings):
         None,
         description="SQLAlchemy URL of the app store (users, runs, rules, action log); "
         "default sqlite:///<home>/spendlab.db; PostgreSQL in production",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Signs API tokens and session cookies (32+ random bytes). Unset: a random key "
+        "per server process, so logins do not survive a restart",
+    )
+    access_token_minutes: int = Field(15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(7, ge=1, le=90)
+    session_hours: int = Field(12, ge=1, le=24 * 30)
+    login_attempts_per_minute: int = Field(
+        5, ge=1, description="Failed logins allowed per client address and per user name"
+    )
+    max_upload_bytes: int = Field(200 * 1024**2, ge=1, description="Largest file the API accepts")
+    cookie_secure: bool = Field(
+        False, description="Send the session cookie over HTTPS only (set behind TLS)"
     )
     max_in_memory_bytes: int = Field(
         512 * 1024**2,

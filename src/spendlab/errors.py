@@ -7,6 +7,7 @@
     ├── DataError(ValueError)              input data is unusable
     │   ├── SourceFormatError              a file is not in the format its reader expects
     │   └── ValidationError                rows break the canonical schema (carries Issues)
+    ├── NotFoundError(LookupError)         a named thing (user, key, run, scenario) does not exist
     └── NotFittedError(AttributeError)     an estimator is used before fit()
 
 Messages say what is wrong, which value (file, row, column), and how to fix it. The CLI maps each
@@ -32,6 +33,10 @@ class WorkspaceError(SpendLabError, RuntimeError):
 
 class WorkspaceNotFoundError(WorkspaceError, FileNotFoundError):
     """No workspace at the given path."""
+
+
+class NotFoundError(SpendLabError, LookupError):
+    """A named thing (user, API key, run, scenario) does not exist."""
 
 
 class DataError(SpendLabError, ValueError):

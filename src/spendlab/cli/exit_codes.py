@@ -8,11 +8,12 @@
 | 3 | data rejected: the input file or rows are invalid; nothing was written |
 | 4 | workspace problem: not found, not initialised, locked by another process, newer schema |
 | 5 | configuration problem: invalid option or setting value |
+| 6 | not found: the named user, key, run, rule or scenario does not exist |
 """
 
 from __future__ import annotations
 
-from spendlab.errors import ConfigError, DataError, SpendLabError, WorkspaceError
+from spendlab.errors import ConfigError, DataError, NotFoundError, SpendLabError, WorkspaceError
 
 OK = 0
 UNEXPECTED = 1
@@ -20,6 +21,7 @@ USAGE = 2
 DATA_REJECTED = 3
 WORKSPACE = 4
 CONFIG = 5
+NOT_FOUND = 6
 
 
 def code_for(error: BaseException) -> int:
@@ -30,6 +32,8 @@ def code_for(error: BaseException) -> int:
         return WORKSPACE
     if isinstance(error, ConfigError):
         return CONFIG
+    if isinstance(error, NotFoundError):
+        return NOT_FOUND
     if isinstance(error, SpendLabError):
         return UNEXPECTED
     return UNEXPECTED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from spendlab import __version__
+from spendlab.cli import app as app_cli
 from spendlab.cli import data, simulate
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 data.register(app)
 simulate.register(app)
+app_cli.register(app)
 
 
 @app.command()

@@ -106,29 +106,7 @@ def build_demo(
     }
 
 
-def demo(
-    workspace: Annotated[
-        Path, typer.Option("--workspace", "-w", help="Folder for the demo workspace.")
-    ] = Path("demo-workspace"),
-    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
-    force: Annotated[bool, typer.Option(help="Rebuild if the demo workspace exists.")] = False,
-    days: Annotated[int, typer.Option(min=28, help="Days of simulated history.")] = 365,
-    campaigns: Annotated[int, typer.Option(min=4, help="Simulated campaigns.")] = 60,
-    serve: Annotated[
-        bool, typer.Option("--serve/--no-serve", help="Serve the dashboard afterwards.")
-    ] = True,
-    as_json: JsonOpt = False,
-) -> None:
-    """Build a demo workspace from the simulator, ingesting through the real readers."""
-    result = run(
-        lambda: build_demo(
-            workspace, seed=seed, force=force, quiet=as_json, days=days, campaigns=campaigns
-        ),
-        as_json=as_json,
-    )
-    if as_json:
-        emit_json(result)
-        return
+def _describe_demo(workspace: Path, result: dict[str, Any]) -> None:
     out.print(f"Demo workspace ready at [bold]{workspace}[/] in {result['seconds']:.0f} s:")
     for t in result["tables"]:
         if t["rows"]:
@@ -140,10 +118,58 @@ def demo(
     out.print(f"  spendlab tables --workspace {workspace}")
     out.print(f"  spendlab loads --workspace {workspace}")
     out.print(f"  ground truth of the simulated market: {workspace}/raw/truth.json", soft_wrap=True)
+
+
+def demo(
+    workspace: Annotated[
+        Path, typer.Option("--workspace", "-w", help="Folder for the demo workspace.")
+    ] = Path("demo-workspace"),
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+    force: Annotated[bool, typer.Option(help="Rebuild if the demo workspace exists.")] = False,
+    days: Annotated[int, typer.Option(min=28, help="Days of simulated history.")] = 365,
+    campaigns: Annotated[int, typer.Option(min=4, help="Simulated campaigns.")] = 60,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the dashboard afterwards.")
+    ] = True,
+    browser: Annotated[
+        bool, typer.Option("--browser/--no-browser", help="Open the dashboard in a browser.")
+    ] = True,
+    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build a demo workspace from the simulator, ingesting through the real readers."""
+
+    def body() -> dict[str, Any]:
+        from spendlab.cli.app import demo_admin
+        from spendlab.config import get_settings
+
+        built = build_demo(
+            workspace, seed=seed, force=force, quiet=as_json, days=days, campaigns=campaigns
+        )
+        # the demo keeps its own store inside the workspace unless SPENDLAB_STORE_URL is set
+        store_url = get_settings().store_url or f"sqlite:///{workspace.resolve() / 'app.db'}"
+        user, password = demo_admin(store_url)
+        return {**built, "store_url": store_url, "admin": {"user": user, "password": password}}
+
+    result = run(body, as_json=as_json)
+    if as_json:
+        emit_json(result)
+    else:
+        _describe_demo(workspace, result)
     if serve:
-        out.print(
-            "\n[yellow]The web dashboard is not part of this version yet[/] (it arrives "
-            "with the app shell); use --no-serve to skip this note."
+        from spendlab.cli.app import serve_app
+
+        serve_app(
+            [workspace],
+            host=host,
+            port=port,
+            store_url=result["store_url"],
+            browser=browser,
+            banner=[
+                f"\nDemo admin: user [bold]{result['admin']['user']}[/], "
+                f"password [bold]{result['admin']['password']}[/]"
+            ],
         )
 
 

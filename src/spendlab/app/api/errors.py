@@ -1,0 +1,122 @@
+"""One JSON error shape for every failure, mapped from the exception tree in one place:
+
+{"error": {"status": 422, "code": "validation_error", "message": "...", "issues": [...]}}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from spendlab.app.auth import AuthError, RateLimited
+from spendlab.errors import (
+    ConfigError,
+    DataError,
+    NotFittedError,
+    NotFoundError,
+    SpendLabError,
+    ValidationError,
+    WorkspaceError,
+    WorkspaceNotFoundError,
+)
+
+log = logging.getLogger("spendlab.api")
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+}
+
+
+def error_body(
+    status: int, message: str, *, code: str | None = None, issues: list[Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "error": {
+            "status": status,
+            "code": code or _CODES.get(status, "error"),
+            "message": message,
+            "issues": issues or [],
+        }
+    }
+
+
+def error_response(status: int, message: str, **kw: Any) -> JSONResponse:
+    headers = kw.pop("headers", None)
+    return JSONResponse(error_body(status, message, **kw), status_code=status, headers=headers)
+
+
+def status_for(e: SpendLabError) -> tuple[int, str]:
+    """HTTP status and code of a SpendLab error."""
+    if isinstance(e, AuthError):
+        return e.status, _CODES.get(e.status, "unauthorized")
+    if isinstance(e, WorkspaceNotFoundError | NotFoundError):
+        return 404, "not_found"
+    if isinstance(e, ValidationError):
+        return 422, "validation_error"
+    if isinstance(e, DataError):
+        return 422, "data_error"
+    if isinstance(e, WorkspaceError):
+        return 409, "workspace_error"
+    if isinstance(e, NotFittedError):
+        return 409, "not_configured"
+    if isinstance(e, ConfigError):
+        return 400, "bad_request"
+    return 400, "bad_request"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(SpendLabError)
+    async def _spendlab(_: Request, e: SpendLabError) -> JSONResponse:
+        status, code = status_for(e)
+        issues = [i.to_dict() for i in getattr(e, "issues", [])]
+        headers = {"Retry-After": str(e.retry_after)} if isinstance(e, RateLimited) else None
+        if status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        return error_response(status, str(e), code=code, issues=issues, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        message = e.detail if isinstance(e.detail, str) else str(e.detail)
+        return error_response(e.status_code, message, headers=getattr(e, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, e: RequestValidationError) -> JSONResponse:
+        issues = [
+            {
+                "location": ".".join(str(x) for x in err.get("loc", ())),
+                "problem": err.get("msg", ""),
+                "fix": "send a value of the documented type (see /docs)",
+            }
+            for err in e.errors()
+        ]
+        first = issues[0] if issues else {"location": "body", "problem": "invalid"}
+        return error_response(
+            422, f"invalid request: {first['location']}: {first['problem']}", issues=issues
+        )
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, e: Exception) -> JSONResponse:
+        # the response never carries the message, which may hold data
+        log.error(
+            "unhandled %s on %s %s",
+            type(e).__name__,
+            request.method,
+            request.url.path,
+            exc_info=e,
+        )
+        return error_response(500, "internal error; the server log has the details")

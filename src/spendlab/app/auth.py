@@ -1,0 +1,311 @@
+"""Users, passwords, tokens and API keys.
+
+- Passwords: argon2id (argon2-cffi); unknown users cost the same time as wrong passwords.
+- API: short-lived JWT access tokens plus refresh tokens that rotate (the old one is revoked).
+- Machines: API keys ``slk_<prefix>_<secret>``; only a SHA-256 hash is stored.
+- Web: the same signed token in an HttpOnly session cookie.
+- Login failures are rate-limited per client address and per user name, and never say which part
+  was wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, select
+
+from spendlab.app.store import ApiKey, RevokedToken, Role, Store, User
+from spendlab.config import Settings
+from spendlab.errors import ConfigError, SpendLabError
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a real password, used to equalise timing")
+USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
+MIN_PASSWORD = 10
+ALGORITHM = "HS256"
+
+
+class AuthError(SpendLabError, PermissionError):
+    """Not authenticated (401) or not allowed (403)."""
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RateLimited(AuthError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; try again in {retry_after} s", status=429)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, with which role, authenticated how."""
+
+    username: str
+    role: Role
+    via: str  # "token", "session" or "api_key"
+
+    def require(self, needed: Role) -> None:
+        if not self.role.allows(needed):
+            raise AuthError(
+                f"this needs the {needed.value} role; you are {self.role.value}. "
+                "Ask an admin to change your role",
+                status=403,
+            )
+
+
+# -- passwords and users ---------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ConfigError(f"password too short: use at least {MIN_PASSWORD} characters")
+    if len(password) > 1024:
+        raise ConfigError("password too long: use at most 1024 characters")
+
+
+def create_user(store: Store, username: str, password: str, role: Role | str) -> User:
+    """Add a user; the name must be new, the password long enough."""
+    if not USERNAME.match(username):
+        raise ConfigError(
+            f"user name {username!r} is not allowed: use 3-64 letters, digits, or _ . @ -"
+        )
+    check_password_rules(password)
+    try:
+        role = Role(role)
+    except ValueError:
+        raise ConfigError(
+            f"unknown role {role!r}; use one of {', '.join(r.value for r in Role)}"
+        ) from None
+    with store.session() as s:
+        if s.scalar(select(User).where(User.username == username)) is not None:
+            raise ConfigError(f"user {username!r} already exists; pick another name")
+        user = User(username=username, password_hash=hash_password(password), role=role.value)
+        s.add(user)
+        s.flush()
+        return user
+
+
+def set_password(store: Store, username: str, password: str) -> None:
+    check_password_rules(password)
+    with store.session() as s:
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise ConfigError(f"no user {username!r}")
+        user.password_hash = hash_password(password)
+
+
+def authenticate(store: Store, username: str, password: str) -> User | None:
+    """The user if the name and password match and the user is enabled, else None.
+
+    Takes the same time whether or not the user exists."""
+    with store.session() as s:
+        user = s.scalar(select(User).where(User.username == username))
+        stored = user.password_hash if user is not None else _DUMMY_HASH
+        try:
+            _hasher.verify(stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if user is None or user.disabled:
+            return None
+        if _hasher.check_needs_rehash(stored):
+            user.password_hash = hash_password(password)
+        user.last_login_at = datetime.now(UTC)
+        return user
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+
+class TokenService:
+    """Signs and checks access, refresh and session tokens with the server's secret."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        key = settings.secret_key.get_secret_value() if settings.secret_key else None
+        if key is not None and len(key) < 32:
+            raise ConfigError("SPENDLAB_SECRET_KEY is too short: use at least 32 characters")
+        self._key = key or secrets.token_urlsafe(48)
+        self.ephemeral = key is None
+        self.settings = settings
+        self.store = store
+
+    def _issue(self, user: User | Principal, kind: str, ttl: timedelta) -> str:
+        now = datetime.now(UTC)
+        claims = {
+            "sub": user.username,
+            "role": Role(user.role).value,
+            "typ": kind,
+            "iat": now,
+            "exp": now + ttl,
+            "jti": secrets.token_hex(16),
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM)
+
+    def issue_pair(self, user: User | Principal) -> dict[str, Any]:
+        access_ttl = timedelta(minutes=self.settings.access_token_minutes)
+        return {
+            "access_token": self._issue(user, "access", access_ttl),
+            "refresh_token": self._issue(
+                user, "refresh", timedelta(days=self.settings.refresh_token_days)
+            ),
+            "token_type": "bearer",
+            "expires_in": int(access_ttl.total_seconds()),
+        }
+
+    def issue_session(self, user: User) -> str:
+        return self._issue(user, "session", timedelta(hours=self.settings.session_hours))
+
+    def decode(self, token: str, kind: str) -> dict[str, Any]:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "sub", "typ", "jti"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("token expired; log in again or use your refresh token") from None
+        except jwt.PyJWTError:
+            raise AuthError("invalid token; log in again") from None
+        if claims.get("typ") != kind:
+            raise AuthError(f"wrong token type: expected a {kind} token")
+        return claims
+
+    def principal(self, token: str, kind: str = "access") -> Principal:
+        claims = self.decode(token, kind)
+        if kind in ("refresh", "session") and self.is_revoked(claims["jti"]):
+            raise AuthError("token revoked; log in again")
+        return self._live_user(claims["sub"], via="session" if kind == "session" else "token")
+
+    def _live_user(self, username: str, via: str) -> Principal:
+        # roles and disabling take effect at once, not when the token expires
+        with self.store.session() as s:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None or user.disabled:
+                raise AuthError("user no longer active; ask an admin")
+            return Principal(user.username, Role(user.role), via)
+
+    def revoke(self, token: str, kind: str) -> None:
+        try:
+            claims = self.decode(token, kind)
+        except AuthError:
+            return
+        exp = datetime.fromtimestamp(claims["exp"], UTC)
+        with self.store.session() as s:
+            if s.get(RevokedToken, claims["jti"]) is None:
+                s.add(RevokedToken(jti=claims["jti"], expires_at=exp))
+            s.execute(delete(RevokedToken).where(RevokedToken.expires_at < datetime.now(UTC)))
+
+    def is_revoked(self, jti: str) -> bool:
+        with self.store.session() as s:
+            return s.get(RevokedToken, jti) is not None
+
+    def refresh(self, refresh_token: str) -> dict[str, Any]:
+        """Rotate: a new pair for a valid refresh token, which is then revoked."""
+        principal = self.principal(refresh_token, "refresh")
+        self.revoke(refresh_token, "refresh")
+        return self.issue_pair(principal)
+
+
+# -- API keys --------------------------------------------------------------------------------
+
+KEY_PATTERN = re.compile(r"^slk_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{20,})$")
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(store: Store, owner: str, name: str, role: Role | str) -> tuple[ApiKey, str]:
+    """A new key for ``owner``; returns the stored record and the secret (shown once)."""
+    role = Role(role)
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ConfigError("API key name must be 1-100 characters")
+    with store.session() as s:
+        user = s.scalar(select(User).where(User.username == owner))
+        if user is None:
+            raise ConfigError(f"no user {owner!r}")
+        if not Role(user.role).allows(role):
+            raise ConfigError(
+                f"a key cannot have more rights than its owner ({user.role}); pick a lower role"
+            )
+        prefix = secrets.token_hex(6)
+        secret = f"slk_{prefix}_{secrets.token_urlsafe(32)}"
+        record = ApiKey(user=user, name=name, prefix=prefix, key_hash=_digest(secret), role=role)
+        s.add(record)
+        s.flush()
+        s.refresh(record, ["user"])
+        return record, secret
+
+
+def check_api_key(store: Store, key: str) -> Principal:
+    m = KEY_PATTERN.match(key)
+    if not m:
+        raise AuthError("malformed API key; keys look like slk_<12 chars>_<secret>")
+    with store.session() as s:
+        record = s.scalar(select(ApiKey).where(ApiKey.prefix == m.group(1)))
+        if record is None or not hmac.compare_digest(record.key_hash, _digest(key)):
+            raise AuthError("unknown API key")
+        if record.revoked_at is not None:
+            raise AuthError("API key revoked; ask an admin for a new one")
+        if record.user.disabled:
+            raise AuthError("the key's owner is disabled")
+        record.last_used_at = datetime.now(UTC)
+        role = min(Role(record.role), Role(record.user.role), key=lambda r: r.rank)
+        return Principal(record.user.username, role, "api_key")
+
+
+# -- login rate limit ------------------------------------------------------------------------
+
+
+class LoginLimiter:
+    """At most ``limit`` failures per minute per client address and per user name."""
+
+    def __init__(self, limit: int, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._fails: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        q = self._fails.setdefault(key, deque())
+        while q and now - q[0] > self.window:
+            q.popleft()
+        return q
+
+    def check(self, client: str, username: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in (f"ip:{client}", f"user:{username.lower()}"):
+                q = self._recent(key, now)
+                if len(q) >= self.limit:
+                    raise RateLimited(max(1, int(self.window - (now - q[0])) + 1))
+
+    def failed(self, client: str, username: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in (f"ip:{client}", f"user:{username.lower()}"):
+                self._recent(key, now).append(now)
+
+    def succeeded(self, client: str, username: str) -> None:
+        with self._lock:
+            self._fails.pop(f"user:{username.lower()}", None)

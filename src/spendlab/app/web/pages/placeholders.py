@@ -1,0 +1,103 @@
+"""Pages whose modules are not configured in a workspace yet: they say what to do, and never
+show made-up numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import html
+
+from spendlab.app.web.pages import Page, PageContext
+
+
+def _empty(title: str, what: str, steps: list[Any]) -> Any:
+    def layout(ctx: PageContext) -> html.Div:
+        return html.Div(
+            [
+                html.H2(title),
+                html.Div(
+                    className="empty",
+                    id=f"empty-{title.lower()}",
+                    children=[
+                        html.H3(f"{title} is not configured for this workspace yet"),
+                        html.P(what),
+                        html.Ol([html.Li(s) for s in steps]),
+                    ],
+                ),
+            ]
+        )
+
+    return layout
+
+
+def _noop(app: Any, state: Any) -> None:
+    return None
+
+
+PAGES = [
+    Page(
+        "measure",
+        "Measure",
+        _empty(
+            "Measure",
+            "Measure shows what each channel really adds: a marketing-mix model's iROAS with "
+            "intervals, contributions and response curves, and multi-touch attribution.",
+            [
+                "Load daily outcomes (revenue) and ad spend on the Data page.",
+                [
+                    "Fit a model: ",
+                    html.Code("spendlab mmm fit --workspace PATH --table outcomes"),
+                    ".",
+                ],
+                "Its results, health card and charts appear here.",
+            ],
+        ),
+        _noop,
+    ),
+    Page(
+        "plan",
+        "Plan",
+        _empty(
+            "Plan",
+            "Plan finds the best split of a budget from fitted response curves, compares "
+            "scenarios and shows the efficiency frontier.",
+            [
+                "Fit a marketing-mix model (see Measure).",
+                ["Optimize a budget: ", html.Code("spendlab plan optimize CURVES --budget B")],
+            ],
+        ),
+        _noop,
+    ),
+    Page(
+        "automate",
+        "Automate",
+        _empty(
+            "Automate",
+            "Automate runs your rules over every campaign and keyword daily, with previews, "
+            "limits, approvals, an action log and undo.",
+            [
+                ["Write a rule file and check it: ", html.Code("spendlab rules validate FILE")],
+                [
+                    "Preview its actions: ",
+                    html.Code("spendlab rules run FILE --workspace PATH --dry-run"),
+                ],
+            ],
+        ),
+        _noop,
+    ),
+    Page(
+        "experiments",
+        "Experiments",
+        _empty(
+            "Experiments",
+            "Experiments records lift tests and geo experiments and their measured incremental "
+            "effect, which also calibrates the marketing-mix model.",
+            [
+                "Run a lift test or a geo experiment on one channel.",
+                "Note its period, the measured incremental outcome and its standard error: "
+                "the marketing-mix model takes them as calibration inputs (see docs/mmm.md).",
+            ],
+        ),
+        _noop,
+    ),
+]

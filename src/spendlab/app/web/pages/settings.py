@@ -1,0 +1,170 @@
+"""Settings: users and API keys (admins only)."""
+
+from __future__ import annotations
+
+from dash import Input, Output, State, dcc, html, no_update
+from sqlalchemy import select
+
+from spendlab.app.auth import create_api_key, create_user
+from spendlab.app.store import ApiKey, Role, User
+from spendlab.app.store.models import utcnow
+from spendlab.app.web.pages import PageContext
+from spendlab.app.web.session import current_user
+from spendlab.errors import SpendLabError
+
+ROLES = [{"label": r.value, "value": r.value} for r in Role]
+
+
+def _users(state) -> html.Table:
+    with state.store.session() as s:
+        users = list(s.scalars(select(User).order_by(User.username)))
+        rows = [
+            html.Tr(
+                [
+                    html.Td(u.username),
+                    html.Td(u.role),
+                    html.Td("disabled" if u.disabled else "active"),
+                    html.Td(u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else ""),
+                ]
+            )
+            for u in users
+        ]
+    head = html.Tr([html.Th(h) for h in ("User", "Role", "Status", "Last login (UTC)")])
+    return html.Table([head, *rows], className="report", id="settings-users")
+
+
+def _keys(state) -> html.Table:
+    with state.store.session() as s:
+        keys = [k.to_dict() for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
+    head = html.Tr([html.Th(h) for h in ("Id", "Name", "Owner", "Role", "Prefix", "Status")])
+    rows = [
+        html.Tr(
+            [
+                html.Td(str(k["id"])),
+                html.Td(k["name"]),
+                html.Td(k["owner"]),
+                html.Td(k["role"]),
+                html.Td(k["prefix"]),
+                html.Td("revoked" if k["revoked"] else "active"),
+            ]
+        )
+        for k in keys
+    ]
+    return html.Table([head, *rows], className="report", id="settings-keys")
+
+
+def layout(ctx: PageContext) -> html.Div:
+    if not ctx.user.role.allows(Role.ADMIN):
+        return html.Div(
+            [
+                html.H2("Settings"),
+                html.Div(
+                    "Settings need the admin role; ask an admin to manage users and keys.",
+                    className="empty",
+                    id="settings-denied",
+                ),
+            ]
+        )
+    return html.Div(
+        [
+            html.H2("Settings"),
+            html.Div(
+                className="panel",
+                children=[
+                    html.H3("Users"),
+                    html.Div(_users(ctx.state), id="settings-users-wrap"),
+                    html.Div(
+                        className="form-row",
+                        children=[
+                            dcc.Input(id="new-user", placeholder="user name"),
+                            dcc.Input(id="new-pass", type="password", placeholder="password (10+)"),
+                            dcc.Dropdown(
+                                id="new-role",
+                                options=ROLES,
+                                value="viewer",
+                                clearable=False,
+                                style={"width": "140px"},
+                            ),
+                            html.Button("Add user", id="add-user", className="primary"),
+                        ],
+                    ),
+                    html.Div(id="user-msg"),
+                ],
+            ),
+            html.Div(
+                className="panel",
+                children=[
+                    html.H3("API keys"),
+                    html.Div(_keys(ctx.state), id="settings-keys-wrap"),
+                    html.Div(
+                        className="form-row",
+                        children=[
+                            dcc.Input(id="key-name", placeholder="key name, e.g. airflow"),
+                            dcc.Dropdown(
+                                id="key-role",
+                                options=ROLES,
+                                value="viewer",
+                                clearable=False,
+                                style={"width": "140px"},
+                            ),
+                            html.Button("Create key", id="add-key", className="primary"),
+                            dcc.Input(id="revoke-id", type="number", placeholder="key id"),
+                            html.Button("Revoke", id="revoke-key"),
+                        ],
+                    ),
+                    html.Div(id="key-msg"),
+                ],
+            ),
+        ]
+    )
+
+
+def register(app, state) -> None:
+    @app.callback(
+        Output("user-msg", "children"),
+        Output("settings-users-wrap", "children"),
+        Input("add-user", "n_clicks"),
+        State("new-user", "value"),
+        State("new-pass", "value"),
+        State("new-role", "value"),
+        prevent_initial_call=True,
+    )
+    def _add_user(_n, username, password, role):
+        current_user(state).require(Role.ADMIN)
+        try:
+            create_user(state.store, (username or "").strip(), password or "", role)
+        except SpendLabError as e:
+            return html.Div(str(e), className="error"), no_update
+        return html.Div(f"Added {username} ({role}).", className="ok"), _users(state)
+
+    @app.callback(
+        Output("key-msg", "children"),
+        Output("settings-keys-wrap", "children"),
+        Input("add-key", "n_clicks"),
+        Input("revoke-key", "n_clicks"),
+        State("key-name", "value"),
+        State("key-role", "value"),
+        State("revoke-id", "value"),
+        prevent_initial_call=True,
+    )
+    def _keys_cb(_a, _r, name, role, revoke_id):
+        from dash import ctx
+
+        me = current_user(state)
+        me.require(Role.ADMIN)
+        try:
+            if ctx.triggered_id == "revoke-key":
+                with state.store.session() as s:
+                    key = s.get(ApiKey, int(revoke_id or 0))
+                    if key is None:
+                        return html.Div(f"No key {revoke_id}.", className="error"), no_update
+                    key.revoked_at = key.revoked_at or utcnow()
+                return html.Div(f"Revoked key {revoke_id}.", className="ok"), _keys(state)
+            _, secret = create_api_key(state.store, me.username, name or "", role)
+        except SpendLabError as e:
+            return html.Div(str(e), className="error"), no_update
+        msg = html.Div(
+            [html.P("Copy the key now; it is not shown again:"), html.Div(secret, id="new-key")],
+            className="secret",
+        )
+        return msg, _keys(state)

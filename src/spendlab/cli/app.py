@@ -1,0 +1,215 @@
+"""Server and user commands: ``spendlab serve``, ``spendlab user ...``."""
+
+from __future__ import annotations
+
+import getpass
+import secrets
+import socket
+import sys
+import threading
+import webbrowser
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from spendlab.cli.data import JsonOpt
+from spendlab.cli.output import emit_json, err, out, run
+from spendlab.errors import ConfigError
+
+user_app = typer.Typer(help="Manage dashboard and API users.", no_args_is_help=True)
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="Store URL (default: $SPENDLAB_STORE_URL or ~/.spendlab)."),
+]
+
+
+def _store(url: str | None):
+    from spendlab.app.store import open_store
+    from spendlab.config import get_settings
+
+    return open_store(url or get_settings().resolved_store_url())
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat: ") != first:
+        raise ConfigError("the two passwords differ; try again")
+    return first
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="Login name (3-64 letters, digits, _.@-).")],
+    role: Annotated[str, typer.Option(help="viewer, analyst or admin.")] = "viewer",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a user (the password is asked for, never passed as an argument)."""
+    from spendlab.app.auth import create_user
+
+    def body() -> dict[str, Any]:
+        st = _store(store)
+        try:
+            return create_user(st, username, _password(password_stdin), role).to_dict()
+        finally:
+            st.close()
+
+    result = run(body, as_json=as_json)
+    if as_json:
+        emit_json(result)
+    else:
+        out.print(f"Added user [bold]{result['username']}[/] ({result['role']}).")
+
+
+@user_app.command("list")
+def user_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """List users."""
+    from sqlalchemy import select
+
+    from spendlab.app.store import User
+
+    def body() -> list[dict[str, Any]]:
+        st = _store(store)
+        try:
+            with st.session() as s:
+                return [u.to_dict() for u in s.scalars(select(User).order_by(User.username))]
+        finally:
+            st.close()
+
+    users = run(body, as_json=as_json)
+    if as_json:
+        emit_json(users)
+        return
+    for u in users:
+        state = "disabled" if u["disabled"] else "active"
+        out.print(f"{u['username']:<24} {u['role']:<8} {state}")
+
+
+@user_app.command("passwd")
+def user_passwd(
+    username: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set a user's password."""
+    from spendlab.app.auth import set_password
+
+    def body() -> dict[str, Any]:
+        st = _store(store)
+        try:
+            set_password(st, username, _password(password_stdin))
+            return {"username": username, "changed": True}
+        finally:
+            st.close()
+
+    result = run(body, as_json=as_json)
+    if as_json:
+        emit_json(result)
+    else:
+        out.print(f"Password of {username} changed.")
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise ConfigError(
+                f"port {port} on {host} is in use; pass --port with a free one"
+            ) from None
+
+
+def serve_app(
+    workspaces: list[Path],
+    *,
+    host: str,
+    port: int,
+    store_url: str | None,
+    browser: bool,
+    banner: list[str] | None = None,
+) -> None:
+    """Register ``workspaces`` in the store and run the server until interrupted."""
+    import uvicorn
+
+    from spendlab.app.api import create_app
+    from spendlab.app.store import open_store
+    from spendlab.config import get_settings
+
+    settings = get_settings()
+    _check_port(host, port)
+    store = open_store(store_url or settings.resolved_store_url())
+    app = create_app(settings, store)
+    for ws in workspaces:
+        from spendlab.config import WorkspaceConfig
+
+        name = WorkspaceConfig.load(ws).name
+        try:
+            app.state.spendlab.workspaces.ensure(name, ws)
+        except ConfigError:
+            app.state.spendlab.workspaces.ensure(f"{name} ({ws.resolve().name})", ws)
+    url = f"http://{host}:{port}/"
+    for line in banner or []:
+        out.print(line, soft_wrap=True)
+    out.print(f"Dashboard: [bold]{url}[/]   API docs: {url}docs   (Ctrl+C stops)")
+    if browser:
+        threading.Timer(1.5, lambda: webbrowser.open(url)).start()
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def serve(
+    workspace: Annotated[
+        list[Path] | None,
+        typer.Option("--workspace", "-w", help="Workspace(s) to serve (repeatable)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    store: StoreOpt = None,
+    browser: Annotated[bool, typer.Option("--browser/--no-browser")] = False,
+) -> None:
+    """Serve the REST API (/api, docs at /docs) and the web dashboard (/app)."""
+    from spendlab.config import get_settings
+
+    paths = list(workspace or [])
+    if not paths and get_settings().workspace:
+        paths = [get_settings().workspace]
+    run(
+        lambda: serve_app(paths, host=host, port=port, store_url=store, browser=browser),
+        as_json=False,
+    )
+
+
+def demo_admin(store_url: str) -> tuple[str, str]:
+    """Create (or reset) the demo admin; returns (user, password)."""
+    from sqlalchemy import select
+
+    from spendlab.app.auth import create_user, set_password
+    from spendlab.app.store import Role, User, open_store
+
+    password = secrets.token_urlsafe(12)
+    st = open_store(store_url)
+    try:
+        with st.session() as s:
+            exists = s.scalar(select(User).where(User.username == "demo")) is not None
+        if exists:
+            set_password(st, "demo", password)
+        else:
+            create_user(st, "demo", password, Role.ADMIN)
+    finally:
+        st.close()
+    return "demo", password
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.add_typer(user_app, name="user")
+
+
+__all__ = ["demo_admin", "err", "serve_app"]
