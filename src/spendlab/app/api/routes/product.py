@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from spendlab.app.api.deps import Analyst, StateDep, Viewer
@@ -57,7 +57,9 @@ def create_scenario(body: ScenarioIn, _: Analyst, state: StateDep) -> dict[str, 
 
 
 @router.get("/get_scenario/{scenario_id}", summary="A saved scenario")
-def get_scenario(scenario_id: int, _: Viewer, state: StateDep) -> dict[str, Any]:
+def get_scenario(
+    scenario_id: Annotated[int, Path(ge=1, le=2**62)], _: Viewer, state: StateDep
+) -> dict[str, Any]:
     raise NotFoundError(f"no scenario {scenario_id}; create one with POST /api/create_scenario")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -86,7 +86,9 @@ def add_user(body: UserIn, _: Admin, state: StateDep) -> dict:
 
 
 @router.patch("/users/{username}", response_model=UserOut, summary="Change role, disable")
-def patch_user(username: str, body: UserPatch, me: Admin, state: StateDep) -> dict:
+def patch_user(
+    username: Annotated[str, Path(max_length=64)], body: UserPatch, me: Admin, state: StateDep
+) -> dict:
     if body.password is not None:
         check_password_rules(body.password)
     with state.store.session() as s:
@@ -104,7 +106,7 @@ def patch_user(username: str, body: UserPatch, me: Admin, state: StateDep) -> di
 
 
 @router.delete("/users/{username}", status_code=204, summary="Delete a user")
-def delete_user(username: str, me: Admin, state: StateDep) -> None:
+def delete_user(username: Annotated[str, Path(max_length=64)], me: Admin, state: StateDep) -> None:
     if username == me.username:
         raise ConfigError("you cannot delete yourself; ask another admin")
     with state.store.session() as s:
@@ -128,7 +130,7 @@ def add_key(body: KeyIn, me: Admin, state: StateDep) -> dict:
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, summary="Revoke an API key")
-def revoke_key(key_id: int, _: Admin, state: StateDep) -> None:
+def revoke_key(key_id: Annotated[int, Path(ge=1, le=2**62)], _: Admin, state: StateDep) -> None:
     with state.store.session() as s:
         record = s.get(ApiKey, key_id)
         if record is None:

@@ -155,7 +155,7 @@ def register(app, state) -> None:
         try:
             if ctx.triggered_id == "revoke-key":
                 with state.store.session() as s:
-                    key = s.get(ApiKey, int(revoke_id or 0))
+                    key = s.get(ApiKey, min(int(revoke_id or 0), 2**62))
                     if key is None:
                         return html.Div(f"No key {revoke_id}.", className="error"), no_update
                     key.revoked_at = key.revoked_at or utcnow()

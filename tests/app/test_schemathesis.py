@@ -1,0 +1,63 @@
+"""Property-based run over the OpenAPI schema: no request, however odd, gets a 500."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from sqlalchemy import select
+
+from spendlab.app.api import create_app
+from spendlab.app.auth import create_user
+from spendlab.app.store import User, open_store
+
+from .conftest import PASSWORD, make_settings
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, demo_template):
+    root = tmp_path_factory.mktemp("schemathesis")
+    shutil.copytree(demo_template, root / "ws")
+    store = open_store(f"sqlite:///{root / 'app.db'}")
+    # a high login limit: the fuzzer would otherwise lock itself out and test only 429s
+    app = create_app(
+        make_settings(login_attempts_per_minute=10_000, max_upload_bytes=1024**2), store
+    )
+    create_user(store, "ada", PASSWORD, "admin")
+    app.state.spendlab.workspaces.register("demo", root / "ws")
+    with TestClient(app) as c:
+        token = c.post("/api/v1/auth/token", data={"username": "ada", "password": PASSWORD})
+        yield app, token.json()["access_token"]
+
+
+def test_no_server_errors(served):
+    """Every operation, 25 generated requests each, as an admin (so requests get past auth)."""
+    app, token = served
+    api = schemathesis.openapi.from_asgi("/openapi.json", app)
+    operations = [r.ok() for r in api.get_all_operations()]
+    assert len(operations) >= 20
+    seen: dict[int, int] = {}
+
+    def restore_admin() -> None:  # the fuzzer may demote or disable its own user
+        with app.state.spendlab.store.session() as s:
+            ada = s.scalar(select(User).where(User.username == "ada"))
+            ada.role, ada.disabled = "admin", False
+
+    for op in operations:
+
+        @given(case=op.as_strategy())
+        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+        def check(case):
+            response = case.call(headers={"Authorization": f"Bearer {token}"})
+            seen[response.status_code] = seen.get(response.status_code, 0) + 1
+            restore_admin()
+            assert response.status_code < 500, (case.method, case.path, response.text[:500])
+            if response.status_code >= 400:
+                assert set(response.json()["error"]) >= {"status", "code", "message", "issues"}
+
+        check()
+    # the run reached the handlers, not only the validators
+    assert seen.get(200, 0) > 50 and sum(seen.values()) > 300, seen
