@@ -7,7 +7,7 @@ UV     := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format install install-dev bench clean
+.PHONY: demo test lint format install install-dev bench clean browser
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,16 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	$(BIN)/spendlab demo --force $(ARGS)
 
-## test: lint, architecture contracts, then the whole suite
-test: install-dev lint
+## browser: Debian's chromium for the browser tests (Playwright cannot download one here)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium from Debian for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+## test: lint, architecture contracts, then the whole suite (PostgreSQL clusters and the
+## dashboard server are started by the tests themselves)
+test: install-dev lint browser
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: install-dev
@@ -45,4 +53,4 @@ bench: install-dev
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis demo-workspace
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis demo-workspace test-results

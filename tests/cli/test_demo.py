@@ -90,3 +90,14 @@ def test_cli_demo_json(tmp_path):
         "conversions",
         "orders",
     }
+    # the demo admin it prints can sign in to the store the demo made
+    from spendlab.app.auth import authenticate
+    from spendlab.app.store import open_store
+
+    store = open_store(payload["store_url"])
+    try:
+        admin = payload["admin"]
+        user = authenticate(store, admin["user"], admin["password"])
+        assert user is not None and user.role == "admin"
+    finally:
+        store.close()

@@ -1,0 +1,117 @@
+"""Browser tests: a real server on a free port and Debian's chromium driven by Playwright.
+
+`make test` installs chromium with apt when it is missing (Playwright's own download cannot run
+here). Screenshots of every page land in test-results/screenshots/ for review.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from spendlab.app.api import create_app
+from spendlab.app.auth import create_user
+from spendlab.app.store import open_store
+from spendlab.config import Settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "correct-horse-battery"
+SHOTS = Path("test-results") / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed: run `make test` (it installs it with apt)")
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """A running server over a small simulated workspace, plus what the warehouse says."""
+    import uvicorn
+
+    from spendlab.data.ingest import ingest_frames
+    from spendlab.data.warehouse import Warehouse
+    from spendlab.simulate import SimConfig, simulate
+
+    root = tmp_path_factory.mktemp("site")
+    ws = root / "ws"
+    market = simulate(SimConfig(seed=5, days=75, campaigns=10, users=500, customers=200))
+    with Warehouse.init(ws, currency="USD", name="e2e") as wh:
+        ingest_frames(wh, {k: market.frames[k] for k in ("ad_performance", "outcomes", "entities")})
+    con = duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True)
+    last = con.execute("select max(date) from ad_performance").fetchone()[0]
+    start = last - dt.timedelta(days=29)
+    spend, clicks = con.execute(
+        "select sum(spend), sum(clicks) from ad_performance where date between ? and ?",
+        [start, last],
+    ).fetchone()
+    con.close()
+
+    store = open_store(f"sqlite:///{root / 'app.db'}")
+    app = create_app(Settings(secret_key="e" * 40), store)
+    create_user(store, "ada", PASSWORD, "admin")
+    create_user(store, "vic", PASSWORD, "viewer")
+    app.state.spendlab.workspaces.register("e2e", ws)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield {
+        "url": f"http://127.0.0.1:{port}",
+        "spend": spend,
+        "clicks": clicks,
+        "workspace": ws,
+    }
+    server.should_exit = True
+    thread.join(timeout=10)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def shot():
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> None:
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    return take
+
+
+def sign_in(page, site, user: str = "ada") -> None:
+    page.goto(site["url"] + "/")
+    page.fill("#username", user)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#ws-select")
