@@ -1,9 +1,8 @@
 """The campaign explorer: KPIs by hierarchy level and date range, with the previous period.
 
-Every query runs in the warehouse (Ibis). A file may describe the same spend at several levels
-(an account report and a keyword report of the same account): to never count it twice, each
-query takes, per day and per entity of the asked level, only the rows of the coarsest level at
-or below it (campaign rows if present, else ad group rows, else keyword rows, ...).
+Every query runs in the warehouse (Ibis). Files may describe the same spend at several levels
+(a campaign report and a keyword report of the same campaign): to never count it twice, a row
+is left out on days when a coarser row of its own hierarchy exists (see :func:`_scoped`).
 """
 
 from __future__ import annotations
@@ -39,6 +38,14 @@ _KEYS = {
     "campaign": ("platform", "account_id", "campaign_id"),
     "ad_group": ("platform", "account_id", "campaign_id", "ad_group_id"),
     "keyword": ("platform", "account_id", "campaign_id", "ad_group_id", "keyword_id"),
+}
+#: For each level that can cover finer rows: the ids that identify what it covers (a keyword
+#: row covers the ad rows of its ad group: keyword and ad reports describe the same spend).
+_ANCESTORS = {
+    "account": ("platform", "account_id"),
+    "campaign": ("platform", "account_id", "campaign_id"),
+    "ad_group": ("platform", "account_id", "campaign_id", "ad_group_id"),
+    "keyword": ("platform", "account_id", "campaign_id", "ad_group_id"),
 }
 _NAME = {
     "account": "account_name",
@@ -127,16 +134,27 @@ def _check(level: str | None, filters: dict[str, str]) -> None:
 
 
 def _scoped(wh: Warehouse, level: str, lo: dt.date, hi: dt.date, filters: dict[str, str]):
-    """ad_performance rows in [lo, hi] matching ``filters``, one level per (day, entity)."""
+    """ad_performance rows in [lo, hi] matching ``filters``, each day's spend counted once.
+
+    A row is kept when no coarser row (at or below ``level``) covers it on the same day: a
+    keyword row is dropped when its ad group or campaign also has a row that day. Rows above
+    the id hierarchy (platform, business unit, code) are not entities here and are left out.
+    """
     t = wh.table("ad_performance")
-    t = t.filter(t.date >= lo, t.date <= hi)
+    t = t.filter(t.date >= lo, t.date <= hi, t.level.isin(tuple(_ANCESTORS) + ("ad",)))
     for col, value in filters.items():
         t = t.filter(t[col] == ibis.literal(str(value)))
     rank = ibis.cases(*((t.level == k, v) for k, v in _RANK.items()), else_=99)
     t = t.mutate(_rank=rank).filter(lambda x: x._rank >= _RANK[level])
-    w = ibis.window(group_by=[t.date, *(t[k] for k in _KEYS[level])])
-    t = t.mutate(_coarsest=t._rank.min().over(w))
-    return t.filter(t._rank == t._coarsest).rename(revenue="conversion_value")
+    covered = ibis.literal(False)
+    for anc, keys in _ANCESTORS.items():
+        if _RANK[anc] < _RANK[level]:
+            continue
+        w = ibis.window(group_by=[t.date, *(t[k] for k in keys)])
+        has = (t.level == anc).cast("int8").max().over(w) == 1
+        covered = covered | ((t._rank > _RANK[anc]) & has)
+    t = t.mutate(_covered=covered)
+    return t.filter(~t._covered).rename(revenue="conversion_value")
 
 
 def _ratio(num: ir.NumericValue, den: ir.NumericValue, policy: ZeroPolicy) -> ir.FloatingValue:
