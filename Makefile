@@ -53,4 +53,4 @@ bench: install-dev
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis demo-workspace test-results
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis demo-workspace test-results test-output

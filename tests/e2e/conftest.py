@@ -1,7 +1,7 @@
 """Browser tests: a real server on a free port and Debian's chromium driven by Playwright.
 
 `make test` installs chromium with apt when it is missing (Playwright's own download cannot run
-here). Screenshots of every page land in test-results/screenshots/ for review.
+here). Screenshots of every page land in test-output/screenshots/ for review.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from spendlab.config import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct-horse-battery"
-SHOTS = Path("test-results") / "screenshots"
+SHOTS = Path("test-output") / "screenshots"  # not test-results: pytest-playwright wipes it
 
 
 @pytest.fixture(scope="session")
