@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     home: Path = Field(
         Path.home() / ".spendlab", description="Folder for the app store when store_url is unset"
     )
+    workspaces_root: Path | None = Field(
+        None,
+        description="Where the API may create new workspaces (default <home>/workspaces); "
+        "existing folders elsewhere can still be registered by an admin",
+    )
     store_url: str | None = Field(
         None,
         description="SQLAlchemy URL of the app store (users, runs, rules, action log); "
@@ -54,6 +59,9 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest file a reader that parses in memory (XLSX, UI exports) accepts",
     )
+
+    def resolved_workspaces_root(self) -> Path:
+        return (self.workspaces_root or self.home / "workspaces").expanduser().resolve()
 
     def resolved_store_url(self) -> str:
         """The store URL, defaulting to a SQLite file under ``home``."""

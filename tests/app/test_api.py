@@ -377,3 +377,30 @@ def test_not_configured_endpoints_say_what_to_do(client):
     assert r.json()["error"]["code"] == "not_configured"
     assert "spendlab mmm fit" in r.json()["error"]["message"]
     assert client.get("/api/get_scenario/7", headers=h).status_code == 404
+
+
+def test_new_workspaces_only_inside_the_root(app_factory, tmp_path):
+    with TestClient(app_factory(home=tmp_path / "home")) as c:
+        h = login(c, "ada")
+        outside = c.post(
+            "/api/v1/workspaces",
+            json={"name": "evil", "path": str(tmp_path / "elsewhere"), "create": True},
+            headers=h,
+        )
+        assert outside.status_code == 400 and "inside" in outside.json()["error"]["message"]
+        escape = c.post(
+            "/api/v1/workspaces", json={"name": "e2", "path": "../../x", "create": True}, headers=h
+        )
+        assert escape.status_code == 400
+        made = c.post(
+            "/api/v1/workspaces",
+            json={"name": "fresh", "path": "fresh", "create": True, "currency": "eur"},
+            headers=h,
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["path"] == str(tmp_path / "home" / "workspaces" / "fresh")
+        detail = c.get("/api/v1/workspaces/fresh", headers=h).json()
+        assert detail["currency"] == "EUR" and detail["tables"]
+        nul = c.post("/api/v1/workspaces", json={"name": "n", "path": "a\u0000b"}, headers=h)
+        assert nul.status_code == 400
+    assert not (tmp_path / "elsewhere").exists()

@@ -20,8 +20,9 @@ from spendlab.errors import ConfigError, WorkspaceNotFoundError
 class Workspaces:
     """Registered workspaces, opened on first use and kept open (the server owns them)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, root: Path | None = None) -> None:
         self.store = store
+        self.root = root
         self._open: dict[int, Warehouse] = {}
         self._locks: dict[int, threading.RLock] = {}
         self._guard = threading.Lock()
@@ -48,7 +49,7 @@ class Workspaces:
         name = name.strip()
         if not name or len(name) > 100:
             raise ConfigError("workspace name must be 1-100 characters")
-        path = Path(path).expanduser().resolve()
+        path = self._resolve(path, create)
         with self.store.session() as s:
             if s.scalar(select(Workspace).where(Workspace.name == name)) is not None:
                 raise ConfigError(f"a workspace named {name!r} exists; pick another name")
@@ -62,6 +63,28 @@ class Workspaces:
         with self._guard:
             self._open[ws.id] = wh
         return ws
+
+    def _resolve(self, path: Path | str, create: bool) -> Path:
+        """An absolute path; new workspaces only inside ``root`` (relative paths go there)."""
+        raw = str(path)
+        if "\x00" in raw or not raw.strip():
+            raise ConfigError("workspace path is empty or holds a NUL character")
+        try:
+            p = Path(raw).expanduser()
+            if create and self.root is not None:
+                p = (p if p.is_absolute() else self.root / p).resolve()
+                if not p.is_relative_to(self.root):
+                    raise ConfigError(
+                        f"new workspaces go inside {self.root} (SPENDLAB_WORKSPACES_ROOT); "
+                        "give a relative path, or create the workspace with `spendlab init` "
+                        "and register it"
+                    )
+                return p
+            return p.resolve()
+        except (OSError, ValueError, RuntimeError) as e:
+            if isinstance(e, ConfigError):
+                raise
+            raise ConfigError(f"workspace path {raw[:200]!r} is not usable: {e}") from None
 
     def ensure(self, name: str, path: Path | str) -> Workspace:
         """Register ``path`` under ``name`` unless that path is registered already."""
@@ -99,7 +122,7 @@ class AppState:
         self.store = store
         self.tokens = TokenService(settings, store)
         self.limiter = LoginLimiter(settings.login_attempts_per_minute)
-        self.workspaces = Workspaces(store)
+        self.workspaces = Workspaces(store, settings.resolved_workspaces_root())
 
     def close(self) -> None:
         self.workspaces.close_all()

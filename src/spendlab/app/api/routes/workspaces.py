@@ -21,8 +21,12 @@ class WorkspaceOut(BaseModel):
 
 class WorkspaceIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    path: str = Field(min_length=1, max_length=4096, description="Folder on the server")
-    create: bool = Field(False, description="Create a new workspace there (else register one)")
+    path: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="Folder on the server; for create, relative to SPENDLAB_WORKSPACES_ROOT",
+    )
+    create: bool = Field(False, description="Create a new workspace (else register one)")
     currency: str = Field("USD", min_length=3, max_length=3)
 
 
