@@ -36,6 +36,8 @@ ROUTES = [
     ("GET", f"{EXPLORER}/summary", "viewer", None),
     ("GET", f"{EXPLORER}/entities", "viewer", None),
     ("GET", f"{EXPLORER}/trend", "viewer", None),
+    ("GET", "/api/v1/jobs", "viewer", None),
+    ("GET", "/api/v1/jobs/abc", "viewer", None),
     ("POST", "/api/upload_data", "analyst", None),
     ("POST", "/api/create_scenario", "analyst", {"workspace": "demo", "name": "s"}),
     ("GET", "/api/get_scenario/1", "viewer", None),
@@ -66,6 +68,7 @@ def test_every_route_is_in_the_matrix(client):
             .replace("{username}", "vic")
             .replace("{key_id}", "1")
             .replace("{scenario_id}", "1")
+            .replace("{job_id}", "abc")
         )
 
     assert {(m, norm(p)) for m, p in documented} == covered

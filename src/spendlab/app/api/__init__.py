@@ -13,7 +13,16 @@ from fastapi.responses import RedirectResponse
 from spendlab import __version__
 from spendlab.app.api import errors
 from spendlab.app.api.limits import BodyLimit
-from spendlab.app.api.routes import auth, datasets, explorer, health, product, users, workspaces
+from spendlab.app.api.routes import (
+    auth,
+    datasets,
+    explorer,
+    health,
+    jobs,
+    product,
+    users,
+    workspaces,
+)
 from spendlab.app.api.state import AppState
 from spendlab.app.store import Store, open_store
 from spendlab.config import Settings, get_settings
@@ -52,7 +61,7 @@ def create_app(
     )
     app.state.spendlab = state
     errors.install(app)
-    for r in (health, auth, users, workspaces, datasets, explorer):
+    for r in (health, auth, users, workspaces, datasets, explorer, jobs):
         app.include_router(r.router, prefix="/api/v1")
     app.include_router(product.router)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from spendlab.app.auth import LoginLimiter, TokenService
+from spendlab.app.jobs import JobRunner
 from spendlab.app.store import Store, Workspace
 from spendlab.config import Settings
 from spendlab.data.warehouse import Warehouse
@@ -123,7 +124,9 @@ class AppState:
         self.tokens = TokenService(settings, store)
         self.limiter = LoginLimiter(settings.login_attempts_per_minute)
         self.workspaces = Workspaces(store, settings.resolved_workspaces_root())
+        self.jobs = JobRunner(store)
 
     def close(self) -> None:
+        self.jobs.shutdown()
         self.workspaces.close_all()
         self.store.close()
