@@ -91,6 +91,19 @@ def demo_ws(demo_template: Path, tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture(autouse=True)
+def cheap_hashes(monkeypatch):
+    """argon2id with the smallest cost: the same code path, 100x faster (production keeps the
+    library's defaults; test_auth checks the stored hash is argon2id)."""
+    from argon2 import PasswordHasher
+
+    import spendlab.app.auth as auth
+
+    monkeypatch.setattr(
+        auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+
+
 def make_settings(**kw) -> Settings:
     base = {"secret_key": "x" * 40, "login_attempts_per_minute": 5}
     base.update(kw)
@@ -105,9 +118,9 @@ def app_factory(tmp_path: Path, demo_ws: Path):
 
     made = []
 
-    def build(**settings_kw):
+    def build(web: bool = False, **settings_kw):
         st = open_store(f"sqlite:///{tmp_path / f'app{len(made)}.db'}")
-        app = create_app(make_settings(**settings_kw), st)
+        app = create_app(make_settings(**settings_kw), st, web=web)
         for user, role in (("ada", "admin"), ("ana", "analyst"), ("vic", "viewer")):
             create_user(st, user, PASSWORD, role)
         app.state.spendlab.workspaces.register("demo", demo_ws)
