@@ -63,6 +63,20 @@ def test_each_day_and_entity_is_counted_at_one_level(wh):
     assert sorted(r["spend"] for r in kws) == [10.0, 20.0]
 
 
+def test_ads_are_not_keywords_and_do_not_double_keywords(workspace):
+    day = dt.date(2024, 5, 1)
+    ad = {**_rows("ad", "3", "g3", "", 7.0), "ad_id": "a1"}
+    kw = _rows("keyword", "3", "g3", "k9", 7.0)  # the same spend seen by keyword
+    only_ads = {**_rows("ad", "4", "g4", "", 2.0), "ad_id": "a2"}
+    ingest_frames(workspace, {"ad_performance": pd.DataFrame([ad, kw, only_ads])})
+    rng = DateRange(day, day)
+    assert ex.kpi_totals(workspace, rng)["current"]["spend"] == pytest.approx(9.0)
+    kws, n = ex.kpi_table(workspace, "keyword", rng)
+    assert n == 1 and kws[0]["keyword_id"] == "k9"
+    groups, _ = ex.kpi_table(workspace, "ad_group", rng)
+    assert {g["ad_group_id"]: g["spend"] for g in groups} == {"g3": 7.0, "g4": 2.0}
+
+
 def test_ratios_follow_the_zero_policy(wh):
     day = DateRange(dt.date(2024, 5, 1), dt.date(2024, 5, 1))
     rows, _ = ex.kpi_table(wh, "campaign", day, sort="name", descending=False)

@@ -135,6 +135,7 @@ def serve_app(
     store_url: str | None,
     browser: bool,
     banner: list[str] | None = None,
+    ephemeral_secret: bool = False,
 ) -> None:
     """Register ``workspaces`` in the store and run the server until interrupted."""
     import uvicorn
@@ -144,6 +145,11 @@ def serve_app(
     from spendlab.config import get_settings
 
     settings = get_settings()
+    if ephemeral_secret and settings.secret_key is None:
+        # the demo: a random key is the intent, not a mistake worth a warning
+        from pydantic import SecretStr
+
+        settings = settings.model_copy(update={"secret_key": SecretStr(secrets.token_urlsafe(48))})
     _check_port(host, port)
     store = open_store(store_url or settings.resolved_store_url())
     app = create_app(settings, store)

@@ -166,6 +166,7 @@ def demo(
             port=port,
             store_url=result["store_url"],
             browser=browser,
+            ephemeral_secret=True,
             banner=[
                 f"\nDemo admin: user [bold]{result['admin']['user']}[/], "
                 f"password [bold]{result['admin']['password']}[/]"

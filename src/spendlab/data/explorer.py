@@ -144,6 +144,8 @@ def _scoped(wh: Warehouse, level: str, lo: dt.date, hi: dt.date, filters: dict[s
     t = t.filter(t.date >= lo, t.date <= hi, t.level.isin(tuple(_ANCESTORS) + ("ad",)))
     for col, value in filters.items():
         t = t.filter(t[col] == ibis.literal(str(value)))
+    if level == "keyword":  # ads are siblings of keywords, not below them
+        t = t.filter(t.level == "keyword")
     rank = ibis.cases(*((t.level == k, v) for k, v in _RANK.items()), else_=99)
     t = t.mutate(_rank=rank).filter(lambda x: x._rank >= _RANK[level])
     covered = ibis.literal(False)
