@@ -28,7 +28,7 @@ from sqlalchemy import delete, select
 
 from spendlab.app.store import ApiKey, RevokedToken, Role, Store, User
 from spendlab.config import Settings
-from spendlab.errors import ConfigError, SpendLabError
+from spendlab.errors import ConfigError, NotFoundError, SpendLabError
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a real password, used to equalise timing")
@@ -102,6 +102,11 @@ def create_user(store: Store, username: str, password: str, role: Role | str) ->
         s.add(user)
         s.flush()
         return user
+
+
+def list_users(store: Store) -> list[dict[str, Any]]:
+    with store.session() as s:
+        return [u.to_dict() for u in s.scalars(select(User).order_by(User.username))]
 
 
 def set_password(store: Store, username: str, password: str) -> None:
@@ -255,6 +260,21 @@ def create_api_key(store: Store, owner: str, name: str, role: Role | str) -> tup
         s.flush()
         s.refresh(record, ["user"])
         return record, secret
+
+
+def list_api_keys(store: Store) -> list[dict[str, Any]]:
+    with store.session() as s:
+        return [k.to_dict() for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
+
+
+def revoke_api_key(store: Store, key_id: int) -> None:
+    """Revoke a key (idempotent); its secret stops working at once."""
+    with store.session() as s:
+        record = s.get(ApiKey, key_id) if 0 < key_id < 2**62 else None
+        if record is None:
+            raise NotFoundError(f"no API key {key_id}")
+        if record.revoked_at is None:
+            record.revoked_at = datetime.now(UTC)
 
 
 def check_api_key(store: Store, key: str) -> Principal:

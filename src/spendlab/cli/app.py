@@ -8,6 +8,8 @@ import socket
 import sys
 import threading
 import webbrowser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,11 +27,16 @@ StoreOpt = Annotated[
 ]
 
 
-def _store(url: str | None):
+@contextmanager
+def _store(url: str | None) -> Iterator[Any]:
     from spendlab.app.store import open_store
     from spendlab.config import get_settings
 
-    return open_store(url or get_settings().resolved_store_url())
+    st = open_store(url or get_settings().resolved_store_url())
+    try:
+        yield st
+    finally:
+        st.close()
 
 
 def _password(from_stdin: bool) -> str:
@@ -55,11 +62,8 @@ def user_add(
     from spendlab.app.auth import create_user
 
     def body() -> dict[str, Any]:
-        st = _store(store)
-        try:
+        with _store(store) as st:
             return create_user(st, username, _password(password_stdin), role).to_dict()
-        finally:
-            st.close()
 
     result = run(body, as_json=as_json)
     if as_json:
@@ -71,17 +75,11 @@ def user_add(
 @user_app.command("list")
 def user_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """List users."""
-    from sqlalchemy import select
-
-    from spendlab.app.store import User
+    from spendlab.app.auth import list_users
 
     def body() -> list[dict[str, Any]]:
-        st = _store(store)
-        try:
-            with st.session() as s:
-                return [u.to_dict() for u in s.scalars(select(User).order_by(User.username))]
-        finally:
-            st.close()
+        with _store(store) as st:
+            return list_users(st)
 
     users = run(body, as_json=as_json)
     if as_json:
@@ -103,12 +101,9 @@ def user_passwd(
     from spendlab.app.auth import set_password
 
     def body() -> dict[str, Any]:
-        st = _store(store)
-        try:
+        with _store(store) as st:
             set_password(st, username, _password(password_stdin))
             return {"username": username, "changed": True}
-        finally:
-            st.close()
 
     result = run(body, as_json=as_json)
     if as_json:

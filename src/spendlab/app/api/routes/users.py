@@ -10,9 +10,16 @@ from sqlalchemy import select
 
 from spendlab.app.api.deps import Admin, StateDep
 from spendlab.app.api.paging import Page, PageParams, page_params, paginate
-from spendlab.app.auth import check_password_rules, create_api_key, create_user, hash_password
-from spendlab.app.store import ApiKey, Role, User
-from spendlab.app.store.models import utcnow
+from spendlab.app.auth import (
+    check_password_rules,
+    create_api_key,
+    create_user,
+    hash_password,
+    list_api_keys,
+    list_users,
+    revoke_api_key,
+)
+from spendlab.app.store import Role, User
 from spendlab.errors import ConfigError, NotFoundError
 
 router = APIRouter(tags=["users"])
@@ -74,10 +81,8 @@ def _admins_left(s, excluding: str) -> int:
 
 
 @router.get("/users", response_model=Page[UserOut], summary="List users")
-def list_users(_: Admin, state: StateDep, paging: Paging) -> dict:
-    with state.store.session() as s:
-        users = [u.to_dict() for u in s.scalars(select(User).order_by(User.username))]
-    return paginate(users, paging)
+def get_users(_: Admin, state: StateDep, paging: Paging) -> dict:
+    return paginate(list_users(state.store), paging)
 
 
 @router.post("/users", response_model=UserOut, status_code=201, summary="Add a user")
@@ -117,10 +122,8 @@ def delete_user(username: Annotated[str, Path(max_length=64)], me: Admin, state:
 
 
 @router.get("/api-keys", response_model=Page[KeyOut], summary="List API keys")
-def list_keys(_: Admin, state: StateDep, paging: Paging) -> dict:
-    with state.store.session() as s:
-        keys = [k.to_dict() for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
-    return paginate(keys, paging)
+def get_keys(_: Admin, state: StateDep, paging: Paging) -> dict:
+    return paginate(list_api_keys(state.store), paging)
 
 
 @router.post("/api-keys", response_model=KeyCreated, status_code=201, summary="New API key")
@@ -131,9 +134,4 @@ def add_key(body: KeyIn, me: Admin, state: StateDep) -> dict:
 
 @router.delete("/api-keys/{key_id}", status_code=204, summary="Revoke an API key")
 def revoke_key(key_id: Annotated[int, Path(ge=1, le=2**62)], _: Admin, state: StateDep) -> None:
-    with state.store.session() as s:
-        record = s.get(ApiKey, key_id)
-        if record is None:
-            raise NotFoundError(f"no API key {key_id}")
-        if record.revoked_at is None:
-            record.revoked_at = utcnow()
+    revoke_api_key(state.store, key_id)

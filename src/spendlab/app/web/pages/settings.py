@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dash import Input, Output, State, dcc, html, no_update
-from sqlalchemy import select
 
-from spendlab.app.auth import create_api_key, create_user
-from spendlab.app.store import ApiKey, Role, User
-from spendlab.app.store.models import utcnow
+from spendlab.app.auth import (
+    create_api_key,
+    create_user,
+    list_api_keys,
+    list_users,
+    revoke_api_key,
+)
+from spendlab.app.store import Role
 from spendlab.app.web.pages import PageContext
 from spendlab.app.web.session import current_user
 from spendlab.errors import SpendLabError
@@ -16,26 +20,23 @@ ROLES = [{"label": r.value, "value": r.value} for r in Role]
 
 
 def _users(state) -> html.Table:
-    with state.store.session() as s:
-        users = list(s.scalars(select(User).order_by(User.username)))
-        rows = [
-            html.Tr(
-                [
-                    html.Td(u.username),
-                    html.Td(u.role),
-                    html.Td("disabled" if u.disabled else "active"),
-                    html.Td(u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else ""),
-                ]
-            )
-            for u in users
-        ]
+    rows = [
+        html.Tr(
+            [
+                html.Td(u["username"]),
+                html.Td(u["role"]),
+                html.Td("disabled" if u["disabled"] else "active"),
+                html.Td((u["last_login_at"] or "")[:16].replace("T", " ")),
+            ]
+        )
+        for u in list_users(state.store)
+    ]
     head = html.Tr([html.Th(h) for h in ("User", "Role", "Status", "Last login (UTC)")])
     return html.Table([head, *rows], className="report", id="settings-users")
 
 
 def _keys(state) -> html.Table:
-    with state.store.session() as s:
-        keys = [k.to_dict() for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
+    keys = list_api_keys(state.store)
     head = html.Tr([html.Th(h) for h in ("Id", "Name", "Owner", "Role", "Prefix", "Status")])
     rows = [
         html.Tr(
@@ -154,11 +155,7 @@ def register(app, state) -> None:
         me.require(Role.ADMIN)
         try:
             if ctx.triggered_id == "revoke-key":
-                with state.store.session() as s:
-                    key = s.get(ApiKey, min(int(revoke_id or 0), 2**62))
-                    if key is None:
-                        return html.Div(f"No key {revoke_id}.", className="error"), no_update
-                    key.revoked_at = key.revoked_at or utcnow()
+                revoke_api_key(state.store, int(revoke_id or 0))
                 return html.Div(f"Revoked key {revoke_id}.", className="ok"), _keys(state)
             _, secret = create_api_key(state.store, me.username, name or "", role)
         except SpendLabError as e:
