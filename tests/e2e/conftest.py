@@ -15,12 +15,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from playwright.sync_api import expect
 
 from spendlab.app.api import create_app
 from spendlab.app.auth import create_user
 from spendlab.app.store import open_store
 from spendlab.config import Settings
 
+# a loaded 2-core CI box renders slowly: wait longer than Playwright's 5 s default, never sleep
+expect.set_options(timeout=30_000)
 CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct-horse-battery"
 SHOTS = Path("test-output") / "screenshots"  # not test-results: pytest-playwright wipes it
@@ -97,6 +100,11 @@ def site(tmp_path_factory):
     server.should_exit = True
     thread.join(timeout=10)
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def patient(page):
+    page.set_default_timeout(30_000)
 
 
 @pytest.fixture
