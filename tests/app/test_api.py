@@ -95,7 +95,9 @@ def test_roles(client, method, path, role, body):
 
 
 def test_health_is_public(client):
-    body = client.get("/api/v1/health").json()
+    r = client.get("/api/v1/health")
+    assert r.headers["x-frame-options"] == "DENY" and r.headers["cache-control"] == "no-store"
+    body = r.json()
     assert body["status"] == "ok" and body["store_revision"] == "0001"
 
 

@@ -76,6 +76,16 @@ def create_app(
             return RedirectResponse("/docs")
 
     # Dash uploads arrive base64-encoded inside JSON: allow for the 4/3 expansion there
+    @app.middleware("http")
+    async def security_headers(request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.url.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
     limit = settings.max_upload_bytes
     app.add_middleware(BodyLimit, limit=limit, web_limit=limit * 4 // 3 + 1024**2)
     return app
