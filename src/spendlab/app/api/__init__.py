@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 
 from spendlab import __version__
 from spendlab.app.api import errors
-from spendlab.app.api.limits import BodyLimit
+from spendlab.app.api.middleware import BodyLimit, SecurityHeaders
 from spendlab.app.api.routes import (
     auth,
     datasets,
@@ -76,16 +76,7 @@ def create_app(
             return RedirectResponse("/docs")
 
     # Dash uploads arrive base64-encoded inside JSON: allow for the 4/3 expansion there
-    @app.middleware("http")
-    async def security_headers(request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if request.url.path.startswith("/api/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
     limit = settings.max_upload_bytes
     app.add_middleware(BodyLimit, limit=limit, web_limit=limit * 4 // 3 + 1024**2)
+    app.add_middleware(SecurityHeaders)
     return app

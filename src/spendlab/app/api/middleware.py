@@ -1,4 +1,5 @@
-"""Request body size limit: a 413 with a message before a large upload is read."""
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it would swallow the body limit's signal):
+a request body size limit answering 413 with a message, and security headers."""
 
 from __future__ import annotations
 
@@ -80,3 +81,33 @@ class BodyLimit:
         except TooLarge:
             if not started:
                 await self._reject(send)
+
+
+class SecurityHeaders:
+    """nosniff, no framing, same-origin referrers on every response; no caching of API data."""
+
+    HEADERS = (
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = scope.get("path", "").startswith("/api/")
+
+        async def add_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                extra = self.HEADERS + (((b"cache-control", b"no-store"),) if api else ())
+                headers += [(k, v) for k, v in extra if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, add_headers)
