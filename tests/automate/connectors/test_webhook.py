@@ -3,6 +3,7 @@ and timeouts, no retry on 4xx, idempotency keys so a retried delivery is applied
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import date
 from decimal import Decimal
@@ -67,7 +68,8 @@ def test_retries_5xx_then_delivers_each_action_once(monkeypatch, receiver) -> No
     assert keys == [actions[0].idempotency_key()] * 3 + [actions[1].idempotency_key()] * 2
 
 
-def test_4xx_is_not_retried(monkeypatch, receiver) -> None:
+def test_4xx_is_not_retried(monkeypatch, receiver, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
     receiver.script = {1: "400"}
     sleeps: list[float] = []
     conn = _connector(monkeypatch, receiver.url, sleeps)
@@ -75,6 +77,7 @@ def test_4xx_is_not_retried(monkeypatch, receiver) -> None:
     assert r.status is ResultStatus.FAILED and r.attempts == 1 and sleeps == []
     assert "400" in r.message and "bid below the platform minimum" in r.message
     assert receiver.apply_count == 0
+    assert "POST" in caplog.text and receiver.url not in caplog.text  # httpx's log is redacted
 
 
 def test_timeout_is_retried(monkeypatch, receiver) -> None:

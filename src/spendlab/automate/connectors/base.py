@@ -11,7 +11,9 @@ floor, a ceiling or a maximum step the rules engine enforced on the unrounded va
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
@@ -196,3 +198,32 @@ def change_of(action: Action, *, decimals: int = 2, undo: bool = False) -> Chang
         f"{kind.value} actions are not sent to ad platforms by connectors; "
         "alerts go through spendlab.automate.notify"
     )
+
+
+class _Redact(logging.Filter):
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if any(s in msg for s in self.secrets):
+            for s in self.secrets:
+                msg = msg.replace(s, "***")
+            record.msg, record.args = msg, ()
+        return True
+
+
+@contextmanager
+def redacted_logs(*secrets: str, loggers: Sequence[str] = ("httpx", "httpcore")) -> Iterator[None]:
+    """Within the block, replace ``secrets`` by ``***`` in what the HTTP client logs (httpx logs
+    every request URL at INFO, and webhook URLs carry tokens)."""
+    f = _Redact(secrets)
+    targets = [logging.getLogger(n) for n in loggers]
+    for lg in targets:
+        lg.addFilter(f)
+    try:
+        yield
+    finally:
+        for lg in targets:
+            lg.removeFilter(f)

@@ -36,7 +36,7 @@ import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from spendlab.automate.connectors.base import ExecutionResult, ResultStatus
+from spendlab.automate.connectors.base import ExecutionResult, ResultStatus, redacted_logs
 from spendlab.core.actions import Action
 from spendlab.errors import ConfigError
 
@@ -173,5 +173,7 @@ class WebhookConnector:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def execute(self, actions: Sequence[Action]) -> list[ExecutionResult]:
-        with httpx.Client() as client:
+        s = self.settings
+        secrets = [x.get_secret_value() for x in (s.url, s.secret) if x is not None]
+        with redacted_logs(*secrets), httpx.Client() as client:
             return [self.deliver(a, client) for a in actions]
