@@ -279,3 +279,61 @@ def test_parser_rejects_foreign_and_broken_files(tmp_path: Path) -> None:
         parse_bulk(p, "meta", account_id="1")
     with pytest.raises(ConfigError, match="unknown bulk format"):
         parse_bulk(p, "tiktok", account_id="1")
+
+
+def test_names_come_from_entities_rows(tmp_path: Path) -> None:
+    from spendlab.automate.connectors import directory_from_entities
+
+    rows = [
+        {
+            "platform": "google_ads",
+            "level": "campaign",
+            "account_id": "1",
+            "campaign_id": "2",
+            "ad_group_id": "",
+            "keyword_id": "",
+            "ad_id": "",
+            "name": "Brand = US",
+        },
+        {
+            "platform": "google_ads",
+            "level": "ad_group",
+            "account_id": "1",
+            "campaign_id": "2",
+            "ad_group_id": "3",
+            "keyword_id": None,
+            "ad_id": None,
+            "name": "Shoes",
+        },
+        {
+            "platform": "google_ads",
+            "level": "keyword",
+            "account_id": "1",
+            "campaign_id": "2",
+            "ad_group_id": "3",
+            "keyword_id": "4",
+            "ad_id": "",
+            "name": "red shoes",
+            "match_type": "Exact",
+        },
+    ]
+    a = Action(
+        EntityRef("google_ads", Level.KEYWORD, "1", "2", "3", "4"),
+        ActionKind.SET_BID,
+        Decimal("1.00"),
+        Decimal("1.10"),
+        "r",
+        date(2026, 1, 1),
+    )
+    exp = export_bulk([a], tmp_path, "google_ads_editor", directory=directory_from_entities(rows))
+    assert exp.warnings == []
+    row = next(csv.DictReader(exp.files[0].changes.open(encoding="utf-8-sig", newline="")))
+    assert (row["Campaign"], row["Ad group"], row["Keyword"], row["Criterion Type"]) == (
+        "Brand = US",
+        "Shoes",
+        "red shoes",
+        "Exact",
+    )
+    assert row["Max CPC"] == "1.10" and row["Keyword ID"] == "4"
+    unnamed = export_bulk([a], tmp_path / "u", "google_ads_editor")
+    assert "no names" in unnamed.warnings[0]
