@@ -196,3 +196,83 @@ def test_unconfigured_channels_are_skipped(monkeypatch) -> None:
     for v in ("SMTP_HOST", "SLACK_WEBHOOK_URL", "MAIL_TO"):
         monkeypatch.delenv(f"SPENDLAB_NOTIFY_{v}", raising=False)
     assert notify(digest(_actions()), NotifySettings()) == []
+
+
+def _self_signed(tmp_path):
+    """A throwaway CA-less certificate for 127.0.0.1 (cert, key) written as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem, key_pem = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_pem, key_pem
+
+
+def test_email_over_starttls_with_auth(monkeypatch, tmp_path) -> None:
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    inbox = Inbox()
+    port = _free_port()
+    ctl = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_ctx,
+        require_starttls=True,
+        authenticator=_auth,
+        auth_require_tls=True,
+    )
+    ctl.start()
+    try:
+        env = {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(port),
+            "SMTP_USER": "bot",
+            "SMTP_PASSWORD": PASSWORD,
+            "MAIL_TO": "am@example.com",
+        }
+        for k, v in env.items():
+            monkeypatch.setenv(f"SPENDLAB_NOTIFY_{k}", v)
+        monkeypatch.delenv("SPENDLAB_NOTIFY_SMTP_STARTTLS", raising=False)
+        # the server's certificate is not trusted by default: refused, nothing sent
+        untrusted = send_email(digest(_actions()), NotifySettings())
+        assert not untrusted.ok and "CERTIFICATE_VERIFY_FAILED" in untrusted.message
+        monkeypatch.setenv("SPENDLAB_NOTIFY_SMTP_CA_FILE", str(cert))
+        r = send_email(digest(_actions()), NotifySettings())
+        assert r.ok, r.message
+        assert len(inbox.messages) == 1
+    finally:
+        ctl.stop()

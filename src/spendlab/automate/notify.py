@@ -51,6 +51,9 @@ class NotifySettings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = Field(True, description="Upgrade with STARTTLS (port 587)")
     smtp_ssl: bool = Field(False, description="Implicit TLS (port 465)")
+    smtp_ca_file: str | None = Field(
+        None, description="PEM file of CAs to trust for the server (default: system CAs)"
+    )
     mail_from: str = "spendlab@localhost"
     mail_to: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated recipients"
@@ -199,14 +202,20 @@ def send_email(d: Digest, settings: NotifySettings) -> NotificationResult:
     msg["To"] = ", ".join(settings.mail_to)
     msg.set_content(d.text())
     try:
-        smtp_cls = smtplib.SMTP_SSL if settings.smtp_ssl else smtplib.SMTP
-        with smtp_cls(settings.smtp_host, settings.smtp_port, timeout=settings.timeout) as s:
+        ctx = ssl.create_default_context(cafile=settings.smtp_ca_file)
+        if settings.smtp_ssl:
+            s = smtplib.SMTP_SSL(
+                settings.smtp_host, settings.smtp_port, timeout=settings.timeout, context=ctx
+            )
+        else:
+            s = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.timeout)
+        with s:
             if settings.smtp_starttls and not settings.smtp_ssl:
-                s.starttls(context=ssl.create_default_context())
+                s.starttls(context=ctx)
             if settings.smtp_user and settings.smtp_password is not None:
                 _login(s, settings.smtp_user, settings.smtp_password.get_secret_value())
             s.send_message(msg)
-    except (smtplib.SMTPException, OSError) as e:
+    except (smtplib.SMTPException, OSError, ValueError) as e:
         # the exception text of a failed login can echo the server's reply, never our password
         reason = f"{type(e).__name__}: {e}".replace(
             settings.smtp_password.get_secret_value() if settings.smtp_password else "\0", "***"
