@@ -337,3 +337,26 @@ def test_names_come_from_entities_rows(tmp_path: Path) -> None:
     assert row["Max CPC"] == "1.10" and row["Keyword ID"] == "4"
     unnamed = export_bulk([a], tmp_path / "u", "google_ads_editor")
     assert "no names" in unnamed.warnings[0]
+
+
+def test_amounts_go_out_in_the_account_currency(tmp_path: Path) -> None:
+    """Actions carry workspace-currency amounts (USD here); an EUR account at fx 1.1 receives
+    EUR, a JPY account receives whole yen; the undo file restores the account's old values."""
+    d = date(2026, 1, 1)
+    eur = EntityRef("google_ads", Level.CAMPAIGN, "1", "2")
+    jpy = EntityRef("google_ads", Level.CAMPAIGN, "7", "8")
+    directory = {
+        eur.key(): EntityInfo("EU", currency="EUR", fx_rate=1.1),
+        jpy.key(): EntityInfo("JP", currency="JPY", fx_rate=0.0067),
+    }
+    acts = [
+        Action(eur, ActionKind.SET_BUDGET, Decimal("5.50"), Decimal("11.00"), "r", d),
+        Action(jpy, ActionKind.SET_BUDGET, Decimal("6.70"), Decimal("8.04"), "r", d),
+    ]
+    exp = export_bulk(acts, tmp_path, "google_ads_editor", directory=directory)
+    assert [r.applied_value for r in exp.results] == [Decimal("10.00"), Decimal("1200")]
+    assert [c.value for c in read_export(tmp_path)] == [Decimal("10.00"), Decimal("1200")]
+    assert [c.value for c in read_export(tmp_path, undo=True)] == [
+        Decimal("5.00"),
+        Decimal("1000"),
+    ]

@@ -17,7 +17,7 @@ from spendlab.data.schema import table_spec
 D = date(2026, 11, 2)
 
 
-def _seed(wh) -> None:
+def _seed(wh, fx: float = 1.0, currency: str = "USD") -> None:
     spec = table_spec("entities")
     base = dict.fromkeys(spec.names)
     rows = []
@@ -34,8 +34,8 @@ def _seed(wh) -> None:
             name=f"kw {kid}",
             status="enabled",
             bid=bid,
-            currency="USD",
-            fx_rate=1.0,
+            currency=currency,
+            fx_rate=fx,
             match_type="Exact",
         )
         rows.append(r)
@@ -70,3 +70,13 @@ def test_write_back(workspace) -> None:
     # idempotent: the same results again change nothing
     again = write_back(workspace, results, now=datetime(2026, 11, 2, 6, 0))
     assert again["updated"] == 0 and again["unchanged"] == 2
+
+
+def test_write_back_converts_account_currency_to_workspace(workspace) -> None:
+    _seed(workspace, fx=1.1, currency="EUR")
+    bid = Action(_kw("4"), ActionKind.SET_BID, Decimal("1.10"), Decimal("2.20"), "r", D)
+    # the platform got 2.00 EUR (2.20 USD / 1.1); entities stores USD
+    res = [ExecutionResult(bid, ResultStatus.EXECUTED, applied_value=Decimal("2.00"))]
+    write_back(workspace, res)
+    rows = {r["keyword_id"]: r for r in workspace.table("entities").to_pyarrow().to_pylist()}
+    assert abs(rows["4"]["bid"] - 2.2) < 1e-12

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from spendlab.core.actions import Action, ActionKind, EntityRef
 from spendlab.core.hierarchy import Level
+from spendlab.core.money import MONEY_QUANTUM
 from spendlab.errors import DataError
 
 #: Currencies whose platforms bill in whole units (ISO 4217 minor unit 0).
@@ -64,7 +65,9 @@ class ExecutionResult:
 
     ``message`` is the platform's own message where there is one (error text, HTTP status and
     body excerpt); ``platform_ref`` the platform's id for the change (resource name, row number,
-    delivery id); ``applied_value`` the value as sent, after rounding to platform precision.
+    delivery id); ``applied_value`` the amount as sent to the platform: converted into the
+    account's currency and rounded to its precision (None when the connector sent the action's
+    own values, as the webhook does).
     """
 
     action: Action
@@ -117,11 +120,30 @@ class Connector(Protocol):
 
 @dataclass(frozen=True)
 class EntityInfo:
-    """What a platform file needs beyond ids: the entity's name (keyword text for keywords) and,
-    for keywords, the match type. Comes from the ``entities`` table."""
+    """What a platform needs beyond ids, from the ``entities`` table: the entity's name (keyword
+    text for keywords), the keyword match type, and the account's currency with the ``fx_rate``
+    that converted its amounts into the workspace currency (workspace = account x fx_rate)."""
 
     name: str = ""
     match_type: str = ""
+    currency: str = ""
+    fx_rate: float = 1.0
+
+
+def to_account_currency(action: Action, info: EntityInfo | None) -> Action:
+    """``action`` with its amounts converted from the workspace currency back into the account's
+    (amount / fx_rate, at micro precision, half-even). Actions carry workspace-currency amounts,
+    platforms take account-currency amounts. Unchanged when fx_rate is 1 or unknown."""
+    if action.kind not in AMOUNT_KINDS or info is None or not info.fx_rate:
+        return action
+    if info.fx_rate == 1:
+        return action
+    fx = Decimal(repr(float(info.fx_rate)))
+
+    def conv(v: Any) -> Any:
+        return (v / fx).quantize(MONEY_QUANTUM, ROUND_HALF_EVEN) if isinstance(v, Decimal) else v
+
+    return replace(action, old_value=conv(action.old_value), new_value=conv(action.new_value))
 
 
 #: Entity key (``EntityRef.key()``) -> info. Build it with :func:`directory_from_entities`.
@@ -148,8 +170,12 @@ def directory_from_entities(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str
                 for k in ("account_id", "campaign_id", "ad_group_id", "keyword_id", "ad_id")
             },
         )
+        fx = r.get("fx_rate")
         out[ref.key()] = EntityInfo(
-            name=str(r.get("name") or ""), match_type=str(r.get("match_type") or "")
+            name=str(r.get("name") or ""),
+            match_type=str(r.get("match_type") or ""),
+            currency=str(r.get("currency") or ""),
+            fx_rate=float(fx) if fx else 1.0,
         )
     return out
 

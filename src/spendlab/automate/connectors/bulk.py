@@ -26,6 +26,7 @@ from spendlab.automate.connectors.base import (
     change_of,
     currency_decimals,
     parent_ref,
+    to_account_currency,
 )
 from spendlab.automate.connectors.bulk_formats import FORMATS, BulkFormat
 from spendlab.automate.connectors.csvsafe import read_csv, write_csv
@@ -118,10 +119,11 @@ def export_bulk(
     Actions of another platform, or of a kind/level the format cannot carry, are SKIPPED with a
     reason; the others are EXPORTED. ``directory`` (from the ``entities`` table, see
     :func:`~spendlab.automate.connectors.base.directory_from_entities`) supplies names, which
-    Google Ads Editor needs to match rows.
+    Google Ads Editor needs to match rows, and each entity's account currency: amounts are
+    converted from the workspace currency (amount / fx_rate) and written at that currency's
+    precision. Without it, amounts are written as given at ``currency``'s precision.
     """
     spec = get_format(fmt)
-    decimals = currency_decimals(currency)
     out = BulkExport()
     groups: dict[str, list[tuple[Change, Change]]] = {}
     unnamed = 0
@@ -148,9 +150,12 @@ def export_bulk(
                 )
             )
             continue
+        info = directory.get(a.entity.key()) if directory else None
+        decimals = currency_decimals((info.currency if info else "") or currency)
+        acc = to_account_currency(a, info)
         try:
-            fwd = change_of(a, decimals=decimals)
-            back = change_of(a, decimals=decimals, undo=True)
+            fwd = change_of(acc, decimals=decimals)
+            back = change_of(acc, decimals=decimals, undo=True)
         except DataError as e:
             out.results.append(ExecutionResult(a, ResultStatus.SKIPPED, str(e), conn))
             continue

@@ -44,10 +44,12 @@ from google.ads.googleads.v26.services.types import (
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from spendlab.automate.connectors.base import (
+    Directory,
     ExecutionResult,
     ResultStatus,
     change_of,
     currency_decimals,
+    to_account_currency,
 )
 from spendlab.core.actions import Action, ActionKind
 from spendlab.core.hierarchy import Level
@@ -170,11 +172,16 @@ def build_requests(
     validate_only: bool = True,
     currency: str = "USD",
     budget_ids: Mapping[str, str] | None = None,
+    directory: Directory | None = None,
 ) -> GoogleAdsBatch:
-    """One request per (customer, service); actions it cannot carry are listed in ``skipped``."""
+    """One request per (customer, service); actions it cannot carry are listed in ``skipped``.
+    With ``directory`` (from ``entities``), amounts are converted into each account's currency
+    and rounded at its precision; without it they are sent as given at ``currency``'s."""
     batch = GoogleAdsBatch()
-    decimals = currency_decimals(currency)
     for i, a in enumerate(actions):
+        info = directory.get(a.entity.key()) if directory else None
+        decimals = currency_decimals((info.currency if info else "") or currency)
+        a = to_account_currency(a, info)
         if a.entity.platform != "google_ads":
             batch.skipped[i] = f"platform {a.entity.platform!r} is not 'google_ads'"
             continue
@@ -240,9 +247,11 @@ class GoogleAdsConnector:
         validate_only: bool = True,
         currency: str = "USD",
         budget_ids: Mapping[str, str] | None = None,
+        directory: Directory | None = None,
     ) -> None:
         self.send, self.validate_only = send, validate_only
         self.currency, self.budget_ids = currency, dict(budget_ids or {})
+        self.directory = directory
 
     def build(self, actions: Sequence[Action]) -> GoogleAdsBatch:
         return build_requests(
@@ -250,6 +259,7 @@ class GoogleAdsConnector:
             validate_only=self.validate_only,
             currency=self.currency,
             budget_ids=self.budget_ids,
+            directory=self.directory,
         )
 
     def execute(self, actions: Sequence[Action]) -> list[ExecutionResult]:

@@ -30,10 +30,12 @@ from facebook_business.adobjects.campaign import Campaign
 from facebook_business.api import FacebookAdsApi, FacebookAdsApiBatch, FacebookSession
 
 from spendlab.automate.connectors.base import (
+    Directory,
     ExecutionResult,
     ResultStatus,
     change_of,
     currency_decimals,
+    to_account_currency,
 )
 from spendlab.core.actions import Action, ActionKind
 from spendlab.core.hierarchy import Level
@@ -87,12 +89,15 @@ def build_batch(
     validate_only: bool = True,
     currency: str = "USD",
     on_result: Any = None,
+    directory: Directory | None = None,
 ) -> MetaBatch:
     """Queue one SDK update call per action (no network). ``on_result(index, response, ok)``
     receives each call's response when the batch executes."""
     out = MetaBatch()
-    decimals = currency_decimals(currency)
     for i, a in enumerate(actions):
+        info = directory.get(a.entity.key()) if directory else None
+        decimals = currency_decimals((info.currency if info else "") or currency)
+        a = to_account_currency(a, info)
         if a.entity.platform != "meta":
             out.skipped[i] = f"platform {a.entity.platform!r} is not 'meta'"
             continue
@@ -144,16 +149,22 @@ class MetaConnector:
         *,
         validate_only: bool = True,
         currency: str = "USD",
+        directory: Directory | None = None,
     ) -> None:
         self.api = api or default_api()
         self.validate_only, self.currency = validate_only, currency
+        self.directory = directory
 
     def __repr__(self) -> str:
         return f"MetaConnector(validate_only={self.validate_only})"
 
     def build(self, actions: Sequence[Action]) -> MetaBatch:
         return build_batch(
-            actions, self.api, validate_only=self.validate_only, currency=self.currency
+            actions,
+            self.api,
+            validate_only=self.validate_only,
+            currency=self.currency,
+            directory=self.directory,
         )
 
     def execute(self, actions: Sequence[Action]) -> list[ExecutionResult]:
@@ -164,6 +175,7 @@ class MetaConnector:
             validate_only=self.validate_only,
             currency=self.currency,
             on_result=lambda i, resp, ok: answers.__setitem__(i, (resp, ok)),
+            directory=self.directory,
         )
         results: dict[int, ExecutionResult] = {
             i: ExecutionResult(actions[i], ResultStatus.SKIPPED, why, self.name)

@@ -159,7 +159,6 @@ class WebhookConnector:
                         f"HTTP {r.status_code} {text}".strip(),
                         self.name,
                         platform_ref=None if ref is None else str(ref),
-                        applied_value=action.new_value,
                         attempts=attempt,
                     )
                 message, retry = f"HTTP {r.status_code} {text}".strip(), _retryable(r.status_code)

@@ -3,7 +3,8 @@ values the platform now holds.
 
 Only results whose status is in ``statuses`` (``executed`` by default: ``validated`` changed
 nothing and ``exported`` files may not have been uploaded yet) are written, with the value as
-sent (``applied_value``, i.e. after rounding). Entities not in the table are reported as
+sent (``applied_value``: rounded, in the account's currency, converted back to the workspace
+currency with the entity's ``fx_rate``). Entities not in the table are reported as
 ``missing``, never invented (the table needs names, currency and more than an action knows).
 """
 
@@ -35,7 +36,8 @@ def write_back(
     """Update bid, budget and status of the entities the results changed; returns counts and the
     keys of entities that were not found."""
     wanted = set(statuses)
-    updates: dict[tuple[str, ...], dict[str, Any]] = {}
+    # key -> {field: (value, sent_in_account_currency)}; later results win
+    updates: dict[tuple[str, ...], dict[str, tuple[Any, bool]]] = {}
     for r in results:
         a = r.action
         if r.status not in wanted or a.kind not in (
@@ -45,12 +47,13 @@ def write_back(
             ActionKind.ENABLE,
         ):
             continue
-        value = r.applied_value if r.applied_value is not None else a.new_value
         if a.kind in (ActionKind.PAUSE, ActionKind.ENABLE):
-            value = "paused" if a.kind is ActionKind.PAUSE else "enabled"
-        elif isinstance(value, Decimal):
-            value = float(value)
-        updates.setdefault(a.entity.key(), {})[a.field or ""] = value  # later results win
+            entry: tuple[Any, bool] = ("paused" if a.kind is ActionKind.PAUSE else "enabled", False)
+        elif isinstance(r.applied_value, Decimal):
+            entry = (r.applied_value, True)
+        else:
+            entry = (a.new_value, False)
+        updates.setdefault(a.entity.key(), {})[a.field or ""] = entry
     if not updates:
         return {"updated": 0, "unchanged": 0, "missing": []}
     keys = ibis.memtable(
@@ -63,7 +66,11 @@ def write_back(
     rows = []
     for row in found:
         key = tuple(row[k] for k in KEY)
-        row.update(updates.pop(key, {}))
+        fx = Decimal(repr(float(row.get("fx_rate") or 1.0)))
+        for col, (value, in_account) in updates.pop(key, {}).items():
+            if isinstance(value, Decimal):  # back into the workspace currency the table uses
+                value = float(value * fx) if in_account else float(value)
+            row[col] = value
         row["updated_at"] = stamp.replace(tzinfo=None) if stamp.tzinfo else stamp
         rows.append(row)
     spec = table_spec("entities")
