@@ -103,3 +103,53 @@ def test_export_human_output(tmp_path: Path) -> None:
     )
     assert r.exit_code == 0, r.output
     assert "Exported 1 actions" in r.output and "meta_9_undo.csv" in r.output
+
+
+def test_export_with_workspace_names_and_currency(tmp_path: Path) -> None:
+    import ibis
+
+    from spendlab.data.schema import table_spec
+    from spendlab.data.warehouse import Warehouse
+
+    ws = tmp_path / "ws"
+    spec = table_spec("entities")
+    rows = []
+    for level, ids, name in (
+        ("campaign", ("1", "2", "", ""), "=Brand"),
+        ("ad_group", ("1", "2", "3", ""), "Shoes, red"),
+        ("keyword", ("1", "2", "3", "4"), "red shoes"),
+    ):
+        r = dict.fromkeys(spec.names)
+        r.update(
+            platform="google_ads",
+            level=level,
+            account_id=ids[0],
+            campaign_id=ids[1],
+            ad_group_id=ids[2],
+            keyword_id=ids[3],
+            ad_id="",
+            name=name,
+            status="enabled",
+            currency="EUR",
+            fx_rate=1.25,
+            match_type="Phrase",
+        )
+        rows.append(r)
+    schema = ibis.schema({c.name: c.ibis_type for c in spec.columns})
+    with Warehouse.init(ws, currency="USD") as wh, wh.transaction():
+        expr = ibis.memtable({c: [r[c] for r in rows] for c in spec.names}, schema=schema)
+        wh.upsert("entities", expr, "seed", rows=len(rows))
+    src = _write(tmp_path)
+    out = tmp_path / "out"
+    args = ["rules", "export", str(src), "--format", "google_ads_editor", "--out", str(out)]
+    r = runner.invoke(_app(), [*args, "--workspace", str(ws), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["warnings"] == []
+    bid = read_export(out)[0]
+    assert bid.value == Decimal("1.00")  # 1.25 USD / 1.25 = 1.00 EUR
+    assert bid.names == {
+        "campaign": "=Brand",
+        "ad_group": "Shoes, red",
+        "keyword": "red shoes",
+        "match_type": "Phrase",
+    }
