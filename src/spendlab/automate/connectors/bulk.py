@@ -160,10 +160,15 @@ def export_bulk(
             out.results.append(ExecutionResult(a, ResultStatus.SKIPPED, str(e), conn))
             continue
         names = _names(a, directory)
-        if not any(names.values()):
-            unnamed += 1
         fwd = Change(fwd.entity, fwd.kind, fwd.value, names)
         back = Change(back.entity, back.kind, back.value, names)
+        try:
+            spec.row(fwd)  # ids the format cannot address are skipped, not half-written
+        except DataError as e:
+            out.results.append(ExecutionResult(a, ResultStatus.SKIPPED, str(e), conn))
+            continue
+        if not any(names.values()):
+            unnamed += 1
         groups.setdefault(a.entity.account_id, []).append((fwd, back))
         row_no = len(groups[a.entity.account_id]) + 1 + len(spec.preamble())
         out.results.append(

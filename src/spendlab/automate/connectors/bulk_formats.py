@@ -26,7 +26,7 @@ from spendlab.automate.connectors.base import Change
 from spendlab.automate.connectors.csvsafe import neutralise, restore
 from spendlab.core.actions import ActionKind, EntityRef
 from spendlab.core.hierarchy import Level
-from spendlab.errors import Issue, SourceFormatError
+from spendlab.errors import DataError, Issue, SourceFormatError
 
 C, AG, KW, AD = Level.CAMPAIGN, Level.AD_GROUP, Level.KEYWORD, Level.AD
 BID, BUDGET, PAUSE, ENABLE = (
@@ -229,8 +229,6 @@ class MicrosoftBulk(BulkFormat):
         lv = Level(e.level)
         ids = (e.account_id, e.campaign_id, e.ad_group_id, e.keyword_id)
         if any(self.SEP in i for i in ids):
-            from spendlab.errors import DataError
-
             raise DataError(
                 f"entity ids {ids} contain {self.SEP!r}; Microsoft Advertising ids are numeric"
             )
