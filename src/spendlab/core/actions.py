@@ -158,6 +158,46 @@ class Action:
             "features": {k: _jsonable(v) for k, v in d["features"].items()},
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Action:
+        """Inverse of :meth:`to_dict` (reads the JSON ``spendlab rules run --json`` prints).
+
+        Bids and budgets come back as Decimal from the JSON number's shortest text form, so a value
+        written as 1.23 reads back as ``Decimal('1.23')``, not the binary float's expansion.
+        """
+        ent = dict(d["entity"])
+        entity = EntityRef(
+            platform=str(ent.pop("platform")),
+            level=Level(ent.pop("level")),
+            **{k: "" if v is None else str(v) for k, v in ent.items()},
+        )
+        kind = ActionKind(d["action"])
+        return cls(
+            entity=entity,
+            kind=kind,
+            old_value=_value_of(kind, d.get("old_value")),
+            new_value=_value_of(kind, d.get("new_value")),
+            reason=str(d.get("reason") or ""),
+            as_of=date.fromisoformat(d["as_of"]),
+            source=str(d.get("source") or "rules"),
+            rule_id=d.get("rule_id"),
+            rule_version=d.get("rule_version"),
+            run_id=d.get("run_id"),
+            priority=int(d.get("priority") or 0),
+            until=date.fromisoformat(d["until"]) if d.get("until") else None,
+            features=dict(d.get("features") or {}),
+            status=ActionStatus(d.get("status") or ActionStatus.PROPOSED.value),
+        )
+
+
+def _value_of(kind: ActionKind, v: Any) -> Value:
+    """A JSON value back to the Action's value type (Decimal for bids and budgets)."""
+    if v is None:
+        return None
+    if kind in (ActionKind.SET_BID, ActionKind.SET_BUDGET):
+        return Decimal(repr(v)) if isinstance(v, float) else Decimal(str(v))
+    return str(v)
+
 
 def _jsonable(v: Any) -> Any:
     if isinstance(v, Decimal):

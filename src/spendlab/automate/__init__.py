@@ -1,0 +1,1 @@
+"""Automation: rules over ad entities, guardrails, the action log, connectors and alerts."""
