@@ -57,3 +57,19 @@ def test_money_decimal_at_micros_precision():
     assert money_equal(1.0000004, 1.0)
     assert not money_equal(1.000002, 1.0)
     assert is_currency("EUR") and not is_currency("EURO") and not is_currency("usd")
+
+
+def test_idempotency_key_survives_a_json_round_trip():
+    from datetime import date
+    from decimal import Decimal
+
+    from spendlab.core.actions import Action, ActionKind, EntityRef
+    from spendlab.core.hierarchy import Level
+
+    ref = EntityRef("google_ads", Level.KEYWORD, "1", "2", "3", "4")
+    a = Action(ref, ActionKind.SET_BID, Decimal("1.00"), Decimal("1.10"), "r", date(2024, 5, 1))
+    back = Action.from_dict(a.to_dict())
+    assert back.idempotency_key() == a.idempotency_key()
+    b = Action(ref, ActionKind.SET_BID, Decimal("1.00"), Decimal("100"), "r", date(2024, 5, 1))
+    c = Action(ref, ActionKind.SET_BID, Decimal("1.00"), Decimal("1E+2"), "r", date(2024, 5, 1))
+    assert b.idempotency_key() == c.idempotency_key() != a.idempotency_key()

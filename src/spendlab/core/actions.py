@@ -126,9 +126,10 @@ class Action:
 
     def idempotency_key(self) -> str:
         """Same entity, kind, target value and day -> same key (re-runs do not duplicate)."""
-        payload = json.dumps(
-            [list(self.entity.key()), self.kind.value, str(self.new_value), str(self.as_of)]
-        )
+        value = self.new_value
+        # Decimal('1.10') and Decimal('1.1') (a float round trip through JSON) are one target
+        text = format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
+        payload = json.dumps([list(self.entity.key()), self.kind.value, text, str(self.as_of)])
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
     def with_status(self, status: ActionStatus, reason: str | None = None) -> Action:
