@@ -175,7 +175,7 @@ def from_frame(
                     f"separate channel names with {separator!r} or pass separator={other!r}",
                     f"{source}: ",
                 )
-    arrows = [a for a in _ARROWS if a not in separator]
+    arrows = [a for a in (*_ARROWS, separator.strip()) if a]
     for p in paths:
         parts = p.split(separator) if p else [""]
         if len(parts) > max_length:
@@ -218,7 +218,7 @@ def _numeric(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise _fail(
-            f"row {row + 2}: {column} = {frame[column].iloc[row]!r} is not a number >= 0",
+            f"row {row + 2}: {column} = {str(frame[column].iloc[row])!r} is not a number >= 0",
             f"give {column} as a non-negative count",
             f"{source}: ",
         )
