@@ -67,7 +67,7 @@ def _independent_chain(rows):
     counts = defaultdict(Counter)
     for path, conv, null, _ in rows:
         states = ["(start)", *path.split(" > ")]
-        for s, t in zip(states[:-1], states[1:]):
+        for s, t in zip(states[:-1], states[1:], strict=True):
             counts[s][t] += conv + null
         counts[states[-1]]["(conversion)"] += conv
         counts[states[-1]]["(null)"] += null
