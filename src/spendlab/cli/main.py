@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from spendlab import __version__
-from spendlab.cli import data, simulate
+from spendlab.cli import attribution, data, simulate
 
 app = typer.Typer(
     name="spendlab",
@@ -16,6 +16,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 data.register(app)
+attribution.register(app)
 simulate.register(app)
 
 
