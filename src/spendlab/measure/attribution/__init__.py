@@ -24,16 +24,21 @@ from spendlab.measure.attribution.heuristics import (
     TimeDecay,
     WShaped,
 )
-from spendlab.measure.attribution.journeys import (
-    JourneyConfig,
-    build_paths,
-    journey_summary,
-    journey_table,
-    path_counts_expr,
-)
 from spendlab.measure.attribution.markov import MarkovAttribution, MarkovChain
 from spendlab.measure.attribution.paths import PathCounts, from_frame, read_paths
 from spendlab.measure.attribution.shapley import ShapleyAttribution
+
+_LAZY = {"JourneyConfig", "build_paths", "journey_summary", "journey_table", "path_counts_expr"}
+
+
+def __getattr__(name: str) -> object:
+    """Journey builders import Ibis: load them on first use so path-table work stays light."""
+    if name in _LAZY:
+        from spendlab.measure.attribution import journeys
+
+        return getattr(journeys, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MODELS",

@@ -148,11 +148,14 @@ def from_frame(
         )
     # aggregate duplicates first so parsing runs once per unique path
     agg = (
-        pd.DataFrame({"path": raw.astype(str).str.strip(), "c": conv, "n": nulls, "v": value})
+        pd.DataFrame({"path": raw, "c": conv, "n": nulls, "v": value})
         .groupby("path", sort=False, as_index=False)
         .sum()
     )
-    first_row = pd.Series(np.arange(n), index=raw.astype(str).str.strip()).groupby(level=0).min()
+    stripped = agg["path"].astype(str).str.strip()
+    if not stripped.equals(agg["path"]):
+        agg = agg.assign(path=stripped).groupby("path", sort=False, as_index=False).sum()
+    first_row = _RowFinder(raw)
     paths = agg["path"].tolist()
     bad_value = (agg["v"].to_numpy() > 0) & (agg["c"].to_numpy() <= 0)
     if bad_value.any():
@@ -210,6 +213,17 @@ def from_frame(
         nulls=agg["n"].to_numpy(dtype=float),
         value=agg["v"].to_numpy(dtype=float),
     )
+
+
+class _RowFinder:
+    """0-based first row of a (stripped) path, computed only when an error needs it."""
+
+    def __init__(self, raw: pd.Series) -> None:
+        self.raw = raw
+
+    def __getitem__(self, path: str) -> int:
+        hits = np.flatnonzero(self.raw.astype(str).str.strip().to_numpy() == path)
+        return int(hits[0]) if hits.size else -1
 
 
 def _numeric(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
