@@ -147,10 +147,15 @@ def from_frame(
             f"row {row + 2}: path is empty", "drop the row or give its touches", f"{source}: "
         )
     # aggregate duplicates first so parsing runs once per unique path
-    agg = (
-        pd.DataFrame({"path": raw, "c": conv, "n": nulls, "v": value})
-        .groupby("path", sort=False, as_index=False)
-        .sum()
+    codes, uniq = pd.factorize(raw, sort=False)
+    k = len(uniq)
+    agg = pd.DataFrame(
+        {
+            "path": np.asarray(uniq, dtype=object),
+            "c": np.bincount(codes, weights=conv, minlength=k),
+            "n": np.bincount(codes, weights=nulls, minlength=k),
+            "v": np.bincount(codes, weights=value, minlength=k),
+        }
     )
     stripped = agg["path"].astype(str).str.strip()
     if not stripped.equals(agg["path"]):
@@ -165,9 +170,6 @@ def from_frame(
             "value is the total conversion value of the path's conversions; fix the counts",
             f"{source}: ",
         )
-    index: dict[str, int] = {}
-    steps: list[int] = []
-    offsets = [0]
     if not any(separator in p for p in paths):
         for other in _OTHER_SEPARATORS:
             hits = [p for p in paths if other in p]
@@ -179,32 +181,41 @@ def from_frame(
                     f"{source}: ",
                 )
     arrows = [a for a in (*_ARROWS, separator.strip()) if a]
-    for p in paths:
-        parts = p.split(separator) if p else [""]
-        if len(parts) > max_length:
-            raise _fail(
-                f"row {int(first_row[p]) + 2}: path has {len(parts):,} touches "
-                f"(limit {max_length:,})",
-                "truncate paths with last_n (JourneyConfig) or raise max_length",
-                f"{source}: ",
-            )
-        for part in parts:
-            name = part.strip()
-            if not name:
-                raise _fail(
-                    f"row {int(first_row[p]) + 2}: path {p[:80]!r} is empty or has an empty step",
-                    f"separate channel names with {separator!r} and drop empty paths",
-                    f"{source}: ",
-                )
+    # vectorised parse: one split of all paths joined, then checks on the distinct names only
+    lengths = np.fromiter((p.count(separator) + 1 for p in paths), dtype=np.int64, count=len(paths))
+    too_long = np.flatnonzero(lengths > max_length)
+    if too_long.size:
+        p = paths[int(too_long[0])]
+        raise _fail(
+            f"row {int(first_row[p]) + 2}: path has {int(lengths[too_long[0]]):,} touches "
+            f"(limit {max_length:,})",
+            "truncate paths with last_n (JourneyConfig) or raise max_length",
+            f"{source}: ",
+        )
+    parts = separator.join(paths).split(separator)
+    codes, names = pd.factorize(np.asarray(parts, dtype=object))
+    clean = [str(x).strip() for x in names]
+    for k, name in enumerate(clean):
+        problem = None
+        if not name:
+            problem = "is empty or has an empty step"
+        else:
             other = next((a for a in arrows if a in name), None)
             if other is not None:
-                raise _fail(
-                    f"row {int(first_row[p]) + 2}: path {p[:80]!r} uses separator {other!r}",
-                    f"separate channel names with {separator!r} (space, '>', space)",
-                    f"{source}: ",
-                )
-            steps.append(index.setdefault(name, len(index)))
-        offsets.append(len(steps))
+                problem = f"uses separator {other!r}"
+        if problem:
+            step = int(np.flatnonzero(codes == k)[0])
+            p = paths[int(np.searchsorted(np.cumsum(lengths), step, side="right"))]
+            raise _fail(
+                f"row {int(first_row[p]) + 2}: path {p[:80]!r} {problem}",
+                f"separate channel names with {separator!r} (space, '>', space) "
+                "and drop empty paths",
+                f"{source}: ",
+            )
+    index: dict[str, int] = {}
+    remap = np.array([index.setdefault(name, len(index)) for name in clean], dtype=np.int64)
+    steps = remap[codes] if codes.size else np.zeros(0, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
     return PathCounts(
         channels=tuple(index),
         steps=np.asarray(steps, dtype=np.int64),
