@@ -6,8 +6,8 @@ For each size it draws journeys over 12 channels (a Markov chain of touches, con
 on the channels seen), and writes them twice: *raw* (one row per journey: path, conversions 0/1,
 nulls 1 - conversions) and *aggregated* (one row per distinct path). Each tool then runs in its
 own fresh subprocess on the same Parquet file (loaded to pandas before the clock starts): wall
-time of the attribution call, peak RSS of the process (ru_maxrss) and the peak increase over the
-RSS after loading. Errors are against an independent exact solution computed here with dense
+time of the attribution call, peak RSS of the process (VmHWM) and the peak increase over the
+peak after loading. Errors are against an independent exact solution computed here with dense
 linear algebra on the aggregated paths (dict-built chain, numpy.linalg.solve): the largest
 relative error over channels of the credited conversions.
 """
@@ -112,6 +112,10 @@ import pandas as pd
 tool, file, order = sys.argv[1], sys.argv[2], int(sys.argv[3])
 df = pd.read_parquet(file)
 def rss():
+    # VmHWM: this process's own peak (ru_maxrss can carry the parent's peak across fork/exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 if tool == "spendlab":
     from spendlab.measure.attribution import MarkovAttribution, from_frame
