@@ -61,8 +61,8 @@ def calibrate(
             factor[i] = min(1.0, incremental_conversions[ch] / row.conversions)
         elif ch in iroas and row.value > 0:
             factor[i] = min(1.0, iroas[ch] * float(spend.get(ch, 0.0)) / row.value)  # type: ignore[union-attr]
-        elif ch in incremental_conversions or ch in iroas:
-            factor[i] = 0.0 if row.conversions <= 0 else factor[i]
+        elif ch in iroas:  # credited no value: keep the credit only if the channel adds value
+            factor[i] = 1.0 if iroas[ch] * float(spend.get(ch, 0.0)) > 0 else 0.0  # type: ignore[union-attr]
     out["uncalibrated_conversions"] = out["conversions"]
     out["factor"] = factor
     for col in _SCALED:
