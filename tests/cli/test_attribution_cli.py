@@ -58,6 +58,7 @@ def test_errors_map_to_exit_codes(tmp_path, path_file):
     assert "unknown attribution model" in json.loads(r.stdout)["error"]["message"]
 
 
+@pytest.mark.slow
 def test_workspace_journeys_and_compare(tmp_path):
     ws = tmp_path / "ws"
     assert invoke("init", ws, "--json").exit_code == 0

@@ -35,6 +35,7 @@ row = st.tuples(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=25)
 @given(st.lists(row, min_size=1, max_size=12))
 def test_credits_sum_to_conversions_and_value_for_every_model(rows):
