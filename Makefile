@@ -51,6 +51,7 @@ format: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/attribution.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis demo-workspace test-results test-output

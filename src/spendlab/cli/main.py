@@ -6,7 +6,7 @@ import typer
 
 from spendlab import __version__
 from spendlab.cli import app as app_cli
-from spendlab.cli import data, simulate
+from spendlab.cli import attribution, data, simulate
 
 app = typer.Typer(
     name="spendlab",
@@ -19,6 +19,7 @@ app = typer.Typer(
 data.register(app)
 simulate.register(app)
 app_cli.register(app)
+attribution.register(app)
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""Measurement: what caused the outcomes (MMM, attribution, experiments, uplift, geo tests)."""
