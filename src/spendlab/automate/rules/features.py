@@ -154,7 +154,8 @@ def kpi_from(values: dict[str, ir.NumericValue], kpi: str) -> ir.NumericValue:
 def trend(this: ir.FloatingValue, prev: ir.FloatingValue) -> ir.FloatingValue:
     inf = ibis.literal(INF)
     at_zero = ibis.cases((this > 0, inf), (this < 0, -inf), else_=ibis.literal(0.0))
-    return ibis.ifelse(prev == 0, at_zero, (this - prev) / prev.abs())
+    out = ibis.ifelse(prev == 0, at_zero, (this - prev) / prev.abs())
+    return ibis.ifelse(this.isnull() | prev.isnull(), ibis.null().cast("float64"), out)
 
 
 def build_feature_table(
