@@ -6,6 +6,7 @@ import typer
 
 from spendlab import __version__
 from spendlab.cli import data, simulate
+from spendlab.cli import rules as rules_cli
 
 app = typer.Typer(
     name="spendlab",
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 data.register(app)
 simulate.register(app)
+rules_cli.register(app)
 
 
 @app.command()
