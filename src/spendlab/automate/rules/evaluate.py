@@ -225,12 +225,27 @@ def _value(rec: dict[str, Any], col: str) -> Any:
     return v
 
 
+# Entries keep their feature and column map alive, so the ids in the keys cannot be reused.
+_CACHE: dict[tuple[int, int, Level, date], tuple[object, object, str]] = {}
+
+
+def _col(columns: dict[FeatureKey, str], f: Feature, level: Level, as_of: date) -> str:
+    """columns[FeatureKey.of(f, level, as_of)], cached per (table, feature object)."""
+    k = (id(columns), id(f), level, as_of)
+    hit = _CACHE.get(k)
+    if hit is None or hit[0] is not f or hit[1] is not columns:
+        if len(_CACHE) > 200_000:
+            _CACHE.clear()
+        hit = _CACHE[k] = (f, columns, columns[FeatureKey.of(f, level, as_of)])
+    return hit[2]
+
+
 def condition_text(c: Condition, rule: Rule, as_of: date, rec: dict, columns: dict) -> str:
     lvl = rule.scope.level
-    lhs = _value(rec, columns[FeatureKey.of(c.feature, lvl, as_of)])
+    lhs = _value(rec, _col(columns, c.feature, lvl, as_of))
     left = f"{c.feature.describe(lvl)} {fmt(lhs)}"
     if c.other is not None:
-        rhs = _value(rec, columns[FeatureKey.of(c.other, lvl, as_of)])
+        rhs = _value(rec, _col(columns, c.other, lvl, as_of))
         fac = f"{c.factor:g} x " if c.factor != 1 else ""
         return f"{left} {c.op} {fac}{c.other.describe(lvl)} {fmt(rhs)}"
     fac = f" ({c.factor:g} x {c.value:g})" if c.factor != 1 else ""
@@ -248,9 +263,9 @@ def true_conditions(node: Node, rule: Rule, as_of: date, rec: dict, columns: dic
 
 def _holds(c: Condition, rule: Rule, as_of: date, rec: dict, columns: dict) -> bool:
     lvl = rule.scope.level
-    lhs = _value(rec, columns[FeatureKey.of(c.feature, lvl, as_of)])
+    lhs = _value(rec, _col(columns, c.feature, lvl, as_of))
     if c.other is not None:
-        rhs = _value(rec, columns[FeatureKey.of(c.other, lvl, as_of)])
+        rhs = _value(rec, _col(columns, c.other, lvl, as_of))
         rhs = None if rhs is None else rhs * c.factor
     else:
         rhs = (c.value or 0) * c.factor
@@ -299,6 +314,23 @@ def new_amount(rule: Rule, old: Decimal, kpi: float | None) -> Decimal | None:
     return new
 
 
+_FEATS: dict[tuple[int, int, date], tuple[Rule, object, list[tuple[str, str]]]] = {}
+
+
+def _rule_features(
+    rule: Rule, level: Level, as_of: date, columns: dict[FeatureKey, str]
+) -> list[tuple[str, str]]:
+    k = (id(rule), id(columns), as_of)
+    hit = _FEATS.get(k)
+    if hit is None or hit[0] is not rule or hit[1] is not columns:
+        if len(_FEATS) > 50_000:
+            _FEATS.clear()
+        feats = [(f.describe(level), columns[FeatureKey.of(f, level, as_of)])
+                 for f in iter_features(rule)]  # fmt: skip
+        hit = _FEATS[k] = (rule, columns, feats)
+    return hit[2]
+
+
 def _make_action(
     ev: Evaluation, rule: Rule, rec: dict, columns: dict[FeatureKey, str], run_id: str | None
 ) -> None:
@@ -307,10 +339,7 @@ def _make_action(
     as_of = ev.as_of
     texts = true_conditions(rule.conditions, rule, as_of, rec, columns)
     reason = "; ".join(texts) if texts else "conditions met"
-    feats = {
-        f.describe(level): _value(rec, columns[FeatureKey.of(f, level, as_of)])
-        for f in iter_features(rule)
-    }
+    feats = {desc: _value(rec, col) for desc, col in _rule_features(rule, level, as_of, columns)}
     a = rule.action
     kind = _KIND[a.type]
     status = _value(rec, "status")
@@ -328,7 +357,7 @@ def _make_action(
         kpi = None
         if a.mode in ("target_cpa", "target_roas"):
             f = Feature(kpi="cpa" if a.mode == "target_cpa" else "roas", window=a.window)
-            kpi = _value(rec, columns[FeatureKey.of(f, level, as_of)])
+            kpi = _value(rec, _col(columns, f, level, as_of))
         new = new_amount(rule, old, kpi)
         if new is None:
             return skip(f"{a.mode} KPI undefined")

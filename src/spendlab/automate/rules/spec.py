@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -236,7 +237,7 @@ class Condition(_Model):
         self.feature  # validates analytic/daily  # noqa: B018
         return self
 
-    @property
+    @cached_property
     def feature(self) -> Feature:
         return Feature(
             kpi=self.kpi,
