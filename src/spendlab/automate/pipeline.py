@@ -93,7 +93,7 @@ def run_rules(
         wh.con, wh.table("ad_performance"), wh.table("entities"), due, as_of, run_id=res.run_id
     )
     acts = ev.actions
-    if engine is not None:
+    if engine is not None and mode != "preview":  # a preview must not mark releases done
         acts = acts + _releases(engine, as_of, res.run_id)
     acts = resolve(acts, policy=policy)
     hist = history(engine) if engine is not None else History()
