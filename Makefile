@@ -52,6 +52,7 @@ format: install-dev
 bench: install-dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/attribution.py
+	$(BIN)/python bench/rules.py --scales 30000,100000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis demo-workspace test-results test-output

@@ -1,0 +1,298 @@
+"""Run modes: preview (dry run on any date), suggest-then-approve, automatic; execution into
+the ``entities`` table, undo, pause-until releases, idempotent re-runs and backtests.
+
+Execution writes absolute new values to the workspace's ``entities`` table in one Warehouse
+transaction (Ibis upsert, never SQL strings); the connectors push the same actions to the ad
+platforms. Undo writes the logged old values back (newest first, so undoing a run or a rule
+restores the exact values from before it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Literal
+
+import ibis
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from spendlab.automate import store
+from spendlab.automate.conflicts import Policy, resolve
+from spendlab.automate.guardrails import Executed, Guardrails, History, apply_guardrails
+from spendlab.automate.rules.evaluate import evaluate
+from spendlab.automate.rules.spec import Rule
+from spendlab.core.actions import Action, ActionKind, ActionStatus
+from spendlab.data.schema import table_spec
+from spendlab.data.warehouse import Warehouse
+from spendlab.errors import ConfigError
+
+Mode = Literal["preview", "suggest", "auto"]
+ID_COLS = ("account_id", "campaign_id", "ad_group_id", "keyword_id", "ad_id")
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    as_of: date
+    mode: Mode
+    actions: list[Action] = field(default_factory=list)
+    action_ids: list[int] = field(default_factory=list)
+    skipped_rules: list[str] = field(default_factory=list)  # already ran for this date
+
+    def to_dicts(self) -> list[dict]:
+        out = []
+        for i, a in enumerate(self.actions):
+            d = a.to_dict()
+            d["action_id"] = self.action_ids[i] if i < len(self.action_ids) else None
+            out.append(d)
+        return out
+
+
+def _run_id(as_of: date, mode: str) -> str:
+    return f"{as_of:%Y%m%d}-{mode}-{uuid.uuid4().hex[:8]}"
+
+
+def history(engine: Engine) -> History:
+    rows = store.select_actions(engine, status=[ActionStatus.EXECUTED.value])
+    return History([Executed(a.entity.key(), a.rule_id, a.as_of) for _, a, _ in rows])
+
+
+def run_rules(
+    wh: Warehouse,
+    rules: list[Rule],
+    as_of: date,
+    *,
+    mode: Mode = "preview",
+    engine: Engine | None = None,
+    guardrails: Guardrails | None = None,
+    policy: Policy = "conservative",
+    approver: str | None = None,
+    respect_schedule: bool = True,
+) -> RunResult:
+    """Evaluate the rules due on ``as_of``, resolve conflicts, apply guardrails, and (by mode)
+    return them (preview), log them as proposed (suggest) or log and execute them (auto).
+    Re-running a rule version for a date it already ran on (suggest/auto) does nothing new."""
+    if mode not in ("preview", "suggest", "auto"):
+        raise ConfigError(f"mode {mode!r} is not preview, suggest or auto")
+    if mode != "preview" and engine is None:
+        raise ConfigError(f"mode {mode!r} needs the store (engine) for the action log")
+    g = guardrails or Guardrails()
+    res = RunResult(_run_id(as_of, mode), as_of, mode)
+    due = [r for r in rules if r.enabled and (not respect_schedule or r.schedule.is_due(as_of))]
+    if engine is not None and mode != "preview":
+        done = _already_ran(engine, due, as_of)
+        res.skipped_rules = sorted(r.id for r in due if (r.id, r.version) in done)
+        due = [r for r in due if (r.id, r.version) not in done]
+    ev = evaluate(
+        wh.con, wh.table("ad_performance"), wh.table("entities"), due, as_of, run_id=res.run_id
+    )
+    acts = ev.actions
+    if engine is not None and mode != "preview":  # a preview must not mark releases done
+        acts = acts + _releases(engine, as_of, res.run_id)
+    acts = resolve(acts, policy=policy)
+    hist = history(engine) if engine is not None else History()
+    acts = apply_guardrails(acts, g, as_of=as_of, history=hist, rules={r.id: r for r in due})
+    res.actions = sorted(acts, key=lambda a: (a.status.value, a.rule_id or "", a.entity.key()))
+    if mode == "preview" or engine is None:
+        return res
+    res.action_ids = store.log_actions(engine, res.actions, approver=approver)
+    with engine.begin() as c:
+        c.execute(
+            store.runs.insert().values(
+                run_id=res.run_id,
+                as_of=as_of,
+                mode=mode,
+                rules=json.dumps([[r.id, r.version] for r in due]),
+                started_at=store.now(),
+                n_actions=len(res.actions),
+            )
+        )
+        for r in due:
+            c.execute(
+                store.rule_dates.insert().values(
+                    rule_id=r.id, version=r.version, as_of=as_of, run_id=res.run_id
+                )
+            )
+    if mode == "auto":
+        todo = [i for i, a in zip(res.action_ids, res.actions, strict=True)
+                if a.status is ActionStatus.PROPOSED]  # fmt: skip
+        approve(wh, engine, todo, approver=approver or "auto")
+        status = {i: a for i, a, _ in store.select_actions(engine, ids=res.action_ids)}
+        res.actions = [status[i] for i in res.action_ids]
+    return res
+
+
+def _already_ran(engine: Engine, rules: list[Rule], as_of: date) -> set[tuple[str, int]]:
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.select(store.rule_dates.c.rule_id, store.rule_dates.c.version).where(
+                store.rule_dates.c.as_of == as_of
+            )
+        ).all()
+    return {(r.rule_id, r.version) for r in rows}
+
+
+def _releases(engine: Engine, as_of: date, run_id: str) -> list[Action]:
+    """Enable actions for executed pause-until actions whose date has come."""
+    out = []
+    for _, a, row in store.select_actions(engine, status=[ActionStatus.EXECUTED.value]):
+        if a.kind is ActionKind.PAUSE and a.until is not None and a.until <= as_of:
+            if not row["released"]:
+                out.append(
+                    replace(
+                        a,
+                        kind=ActionKind.ENABLE,
+                        old_value="paused",
+                        new_value="enabled",
+                        reason=f"pause until {a.until} ended (action {row['id']})",
+                        as_of=as_of,
+                        run_id=run_id,
+                        until=None,
+                        status=ActionStatus.PROPOSED,
+                    )
+                )
+                store.set_status(engine, [row["id"]], ActionStatus.EXECUTED, released=True)
+    return out
+
+
+# -- execution and undo ----------------------------------------------------------------------
+def write_entities(wh: Warehouse, changes: list[tuple[Action, object]], load_id: str) -> int:
+    """Set each action's field to the given value in ``entities`` (one transaction)."""
+    changes = [(a, v) for a, v in changes if a.field is not None]
+    if not changes:
+        return 0
+    spec = table_spec("entities")
+    keys = pd.DataFrame(
+        [
+            {
+                "platform": a.entity.platform,
+                "level": a.entity.level.value,
+                **{c: getattr(a.entity, c) for c in ID_COLS},
+            }
+            for a, _ in changes
+        ]  # fmt: skip
+    ).drop_duplicates()
+    ents = wh.table("entities")
+    k = ibis.memtable(keys)
+    cur = ents.semi_join(k, [ents[c] == k[c] for c in keys.columns]).select(*spec.names)
+    frame = cur.to_pandas()
+    frame["labels"] = frame["labels"].map(
+        lambda v: v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+    )
+    idx = {tuple(r[c] for c in keys.columns): i for i, r in frame.iterrows()}
+    for a, value in changes:
+        key = (a.entity.platform, a.entity.level.value, *(getattr(a.entity, c) for c in ID_COLS))
+        if key not in idx:
+            raise ConfigError(f"entity {key} is not in `entities`; cannot change {a.field}")
+        v = float(value) if isinstance(value, Decimal) else value
+        frame.at[idx[key], a.field] = v
+    frame["updated_at"] = pd.Timestamp(store.now())
+    schema = spec.ibis_schema()
+    t = ibis.memtable(frame.astype({"labels": "object"})).cast({c: schema[c] for c in spec.names})
+    with wh.transaction():
+        wh.upsert("entities", t, load_id, rows=len(frame))
+    return len(frame)
+
+
+def approve(
+    wh: Warehouse, engine: Engine, ids: list[int], *, approver: str | None = None
+) -> list[int]:
+    """Execute proposed actions: write their new values, mark them executed."""
+    rows = store.select_actions(engine, ids=ids, status=[ActionStatus.PROPOSED.value])
+    if not rows:
+        return []
+    write_entities(wh, [(a, a.new_value) for _, a, _ in rows], f"rules:approve:{rows[0][1].run_id}")
+    done = [i for i, _, _ in rows]
+    store.set_status(
+        engine, done, ActionStatus.EXECUTED, approver=approver, executed_at=store.now()
+    )
+    return done
+
+
+def reject(engine: Engine, ids: list[int], *, approver: str | None = None) -> None:
+    rows = store.select_actions(engine, ids=ids, status=[ActionStatus.PROPOSED.value])
+    store.set_status(engine, [i for i, _, _ in rows], ActionStatus.REJECTED, approver=approver)
+
+
+def undo(
+    wh: Warehouse,
+    engine: Engine,
+    *,
+    ids: list[int] | None = None,
+    run_id: str | None = None,
+    rule_id: str | None = None,
+) -> list[int]:
+    """Restore the exact old values of executed actions (one action, a run, or a rule), newest
+    first; marks them undone. Returns the undone ids."""
+    if ids is None and run_id is None and rule_id is None:
+        raise ConfigError("say what to undo: action ids, a run id or a rule id")
+    rows = store.select_actions(
+        engine, ids=ids, run_id=run_id, rule_id=rule_id, status=[ActionStatus.EXECUTED.value]
+    )
+    rows = sorted(rows, key=lambda r: r[0], reverse=True)
+    if not rows:
+        return []
+    # newest first: apply in that order so the oldest old value ends up written
+    final: dict[tuple, tuple[Action, object]] = {}
+    for _, a, _ in rows:
+        final[(a.entity.key(), a.field)] = (a, a.old_value)
+    write_entities(wh, list(final.values()), f"rules:undo:{uuid.uuid4().hex[:8]}")
+    done = [i for i, _, _ in rows]
+    store.set_status(engine, done, ActionStatus.UNDONE, undone_at=store.now())
+    return done
+
+
+# -- backtest --------------------------------------------------------------------------------
+def backtest(
+    wh: Warehouse,
+    rules: list[Rule],
+    *,
+    end: date,
+    days: int = 90,
+    horizon: int = 7,
+    kpi: str = "spend",
+) -> pd.DataFrame:
+    """What the rules would have proposed on each of the ``days`` days up to ``end`` (previews
+    against the data of the time; current entity state as old values), and the KPI of each
+    entity in the ``horizon`` days before and from that day.
+
+    Columns: as_of, rule_id, level, entity_id, action, old_value, new_value, reason,
+    kpi_before, kpi_after, kpi_change (relative; NaN when before is 0).
+    """
+    from spendlab.automate.monitor import kpi_windows
+
+    recs = []
+    for i in range(days - 1, -1, -1):
+        day = end - timedelta(days=i)
+        res = run_rules(wh, rules, day, mode="preview")
+        for a in res.actions:
+            if a.status is ActionStatus.BLOCKED:
+                continue
+            d = a.to_dict()
+            recs.append({"as_of": day, **{k: d[k] for k in (
+                "rule_id", "level", "entity_id", "action", "old_value", "new_value", "reason")},
+                "_entity": a.entity})  # fmt: skip
+    frame = pd.DataFrame(recs)
+    if frame.empty:
+        return pd.DataFrame(columns=["as_of", "rule_id", "level", "entity_id", "action",
+                                     "old_value", "new_value", "reason", "kpi_before",
+                                     "kpi_after", "kpi_change"])  # fmt: skip
+    kw = kpi_windows(wh, list(zip(frame["_entity"], frame["as_of"], strict=True)), horizon, kpi)
+    frame["kpi_before"] = kw["before"].to_numpy()
+    frame["kpi_after"] = kw["after"].to_numpy()
+    frame["kpi_change"] = (frame.kpi_after - frame.kpi_before) / frame.kpi_before.where(
+        frame.kpi_before != 0
+    )
+    return frame.drop(columns="_entity")
+
+
+def digest(rules: list[Rule]) -> str:
+    return hashlib.sha256(
+        json.dumps([r.model_dump(mode="json") for r in rules], sort_keys=True).encode()
+    ).hexdigest()[:12]

@@ -1,0 +1,265 @@
+"""Shared feature tables: every KPI x analytic x window any rule reads, computed once per run.
+
+For each (level, segment) the rules need, ONE aggregation over ``ad_performance`` builds a daily
+table (entity x day sums) and then one row per entity with a column per feature (conditional
+aggregates, one per window), so a thousand rules reading 7- and 30-day windows cost one scan.
+Parent-level features (the campaign's CPA for a keyword rule) come from the parent level's
+table, joined on the parent keys; the entity's current state (status, bid, budget, labels) from
+``entities``.
+
+Definitions (the reference evaluator in tests implements the same, row by row):
+
+- The entities of a level are those with ``ad_performance`` rows at that level at any date
+  (keyword level: rows with a ``keyword_id``; campaign level: every row with a ``campaign_id``).
+  Each entity's performance must be reported at one level (no overlapping reports).
+- ``sum``: additive KPI: sum over the window (0 without rows); ratio KPI: ratio of the sums with
+  the KPI's zero-denominator policy (:data:`spec.RATIO_KPIS`).
+- ``avg``: additive: sum / days in the window; ratio: mean of the defined daily ratios.
+- ``min`` / ``max``: over the days with rows (undefined daily ratios are skipped).
+- ``last``: the daily value on the latest day in the window where it is defined.
+- ``trend``: (this - previous) / |previous| of the ``sum`` value over the same-length window
+  just before; previous 0: +inf if this > 0, 0 if this is 0, -inf if below.
+- ``days``: days with rows in the window where the daily condition holds; ``share_days``: that
+  number over the days in the window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import ibis
+import ibis.expr.types as ir
+
+from spendlab.automate.rules.spec import BASE_KPIS, RATIO_KPIS, RATIO_SCALE, Feature
+from spendlab.core.hierarchy import Level
+from spendlab.core.metrics import ZeroPolicy
+
+INF = float("inf")
+
+#: Group keys of each level's entities.
+LEVEL_KEYS: dict[Level, tuple[str, ...]] = {
+    Level.KEYWORD: ("platform", "account_id", "campaign_id", "ad_group_id", "keyword_id"),
+    Level.AD: ("platform", "account_id", "campaign_id", "ad_group_id", "ad_id"),
+    Level.AD_GROUP: ("platform", "account_id", "campaign_id", "ad_group_id"),
+    Level.CAMPAIGN: ("platform", "account_id", "campaign_id"),
+    Level.ACCOUNT: ("platform", "account_id"),
+    Level.CODE: ("code",),
+    Level.BUSINESS_UNIT: ("business_unit",),
+}
+#: Campaign attributes carried onto every level at or below campaign (for scope filters).
+CAMPAIGN_ATTRS = (
+    "account_name",
+    "business_unit",
+    "code",
+    "campaign_name",
+    "objective",
+    "lifecycle_stage",
+)
+STATE_COLUMNS = ("status", "bid", "budget", "labels")
+ID_COLUMNS = ("account_id", "campaign_id", "ad_group_id", "keyword_id", "ad_id")
+
+Segment = tuple[tuple[str, ...], tuple[str, ...]]  # (countries, devices); empty = all
+
+
+@dataclass(frozen=True)
+class FeatureKey:
+    """A feature resolved for one run date: concrete date ranges instead of relative windows."""
+
+    level: Level
+    kpi: str
+    analytic: str
+    start: date
+    end: date
+    prev: tuple[date, date] | None = None
+    daily: tuple[str, float] | None = None
+
+    @classmethod
+    def of(cls, f: Feature, rule_level: Level, as_of: date) -> FeatureKey:
+        start, end = f.window.dates(as_of)
+        prev = f.window.previous().dates(as_of) if f.analytic == "trend" else None
+        daily = (f.daily.op, float(f.daily.value)) if f.daily else None
+        return cls(f.level or rule_level, f.kpi, f.analytic, start, end, prev, daily)
+
+    @property
+    def days(self) -> int:
+        return max((self.end - self.start).days + 1, 0)
+
+
+@dataclass
+class FeatureTable:
+    """One level's entities with every requested feature (``columns`` maps key -> column)."""
+
+    level: Level
+    segment: Segment
+    expr: ir.Table
+    columns: dict[FeatureKey, str] = field(default_factory=dict)
+
+
+def level_filter(t: ir.Table, level: Level) -> ir.BooleanValue:
+    """Rows of ``ad_performance`` that describe entities of ``level`` (or their children)."""
+    if level in (Level.CODE, Level.BUSINESS_UNIT):
+        return t[level.value].notnull() & (t[level.value] != "")
+    if level is Level.ACCOUNT:
+        return t.account_id != ""
+    return t[f"{level.value}_id"] != ""
+
+
+def _segment_filter(t: ir.Table, segment: Segment) -> ir.Table:
+    countries, devices = segment
+    if countries:
+        t = t.filter(t.country.isin(list(countries)))
+    if devices:
+        t = t.filter(t.device.isin(list(devices)))
+    return t
+
+
+def _cmp(x: ir.Value, op: str, y: ir.Value | float) -> ir.BooleanValue:
+    return {
+        ">": lambda: x > y,
+        ">=": lambda: x >= y,
+        "<": lambda: x < y,
+        "<=": lambda: x <= y,
+        "==": lambda: x == y,
+        "!=": lambda: x != y,
+    }[op]()
+
+
+def ratio(num: ir.NumericValue, den: ir.NumericValue, policy: ZeroPolicy) -> ir.FloatingValue:
+    """num / den with a zero-denominator policy (never a backend's own 1/0 behaviour)."""
+    null = ibis.null().cast("float64")
+    num = num.cast("float64")
+    den = den.cast("float64")
+    if policy is ZeroPolicy.ZERO:
+        zero = ibis.literal(0.0)
+    elif policy is ZeroPolicy.INFINITE:
+        zero = ibis.ifelse(num > 0, ibis.literal(INF), null)
+    else:
+        zero = null
+    return ibis.ifelse(den == 0, zero, num / ibis.ifelse(den == 0, 1.0, den))
+
+
+def kpi_from(values: dict[str, ir.NumericValue], kpi: str) -> ir.NumericValue:
+    """A KPI from base sums (``values`` holds impressions, clicks, spend, conversions,
+    revenue)."""
+    if kpi in BASE_KPIS:
+        return values[kpi].cast("float64")
+    if kpi == "profit":
+        return (values["revenue"] - values["spend"]).cast("float64")
+    num, den, policy = RATIO_KPIS[kpi]
+    r = ratio(values[num], values[den], policy)
+    return r * RATIO_SCALE[kpi] if kpi in RATIO_SCALE else r
+
+
+def trend(this: ir.FloatingValue, prev: ir.FloatingValue) -> ir.FloatingValue:
+    inf = ibis.literal(INF)
+    at_zero = ibis.cases((this > 0, inf), (this < 0, -inf), else_=ibis.literal(0.0))
+    out = ibis.ifelse(prev == 0, at_zero, (this - prev) / prev.abs())
+    return ibis.ifelse(this.isnull() | prev.isnull(), ibis.null().cast("float64"), out)
+
+
+def build_feature_table(
+    ap: ir.Table,
+    level: Level,
+    keys: list[FeatureKey],
+    *,
+    segment: Segment = ((), ()),
+    prefix: str = "f",
+) -> FeatureTable:
+    """One row per entity of ``level`` with a column per feature key (all of ``level``)."""
+    gkeys = list(LEVEL_KEYS[level])
+    t = _segment_filter(ap.filter(level_filter(ap, level)), segment)
+    d = t.group_by([*gkeys, "date"]).aggregate(**{k: t[col].sum() for k, col in BASE_KPIS.items()})
+    base = {k: d[k] for k in BASE_KPIS}
+    aggs: dict[str, ir.Value] = {}
+    sums: dict[tuple[str, date, date], str] = {}
+
+    def sum_col(kpi_base: str, start: date, end: date) -> str:
+        k = (kpi_base, start, end)
+        if k not in sums:
+            name = f"_s{len(sums)}"
+            sums[k] = name
+            aggs[name] = d[kpi_base].sum(where=d.date.between(start, end))
+        return sums[k]
+
+    def needed(kpi: str) -> tuple[str, ...]:
+        if kpi in BASE_KPIS:
+            return (kpi,)
+        if kpi == "profit":
+            return ("revenue", "spend")
+        return RATIO_KPIS[kpi][:2]
+
+    daily = {k: kpi_from(base, k) for k in (*BASE_KPIS, "profit", *RATIO_KPIS)}
+    columns: dict[FeatureKey, str] = {}
+    post: dict[str, tuple[FeatureKey, list]] = {}  # features derived from sums after aggregating
+    for i, fk in enumerate(dict.fromkeys(keys)):
+        name = f"{prefix}{i}"
+        columns[fk] = name
+        in_w = d.date.between(fk.start, fk.end)
+        dv = daily[fk.kpi]
+        ratio_kpi = fk.kpi in RATIO_KPIS
+        if fk.analytic in ("sum", "trend") or (fk.analytic == "avg" and not ratio_kpi):
+            windows = [(fk.start, fk.end)] + ([fk.prev] if fk.prev else [])
+            refs = [{b: sum_col(b, s, e) for b in needed(fk.kpi)} for s, e in windows]
+            post[name] = (fk, refs)
+        elif fk.analytic == "avg":
+            aggs[name] = dv.mean(where=in_w)
+        elif fk.analytic == "min":
+            aggs[name] = dv.min(where=in_w)
+        elif fk.analytic == "max":
+            aggs[name] = dv.max(where=in_w)
+        elif fk.analytic == "last":
+            aggs[name] = dv.argmax(d.date, where=in_w & dv.notnull())
+        else:  # days, share_days
+            assert fk.daily is not None
+            hit = in_w & _cmp(dv, fk.daily[0], fk.daily[1]).fill_null(False)
+            aggs[name] = ibis.ifelse(hit, 1, 0).sum().cast("float64")
+            if fk.analytic == "share_days":
+                post[name] = (fk, [])
+    if not aggs:
+        aggs["_n"] = d.count()
+    f = d.group_by(gkeys).aggregate(**aggs)
+    derived = {}
+    for name, (fk, refs) in post.items():
+        if fk.analytic == "share_days":
+            derived[name] = (f[name] / fk.days if fk.days else ibis.null().cast("float64")).cast(
+                "float64"
+            )
+            continue
+        vals = [kpi_from({b: f[c].fill_null(0) for b, c in r.items()}, fk.kpi) for r in refs]
+        if fk.analytic == "sum":
+            derived[name] = vals[0]
+        elif fk.analytic == "avg":
+            derived[name] = vals[0] / fk.days if fk.days else ibis.null().cast("float64")
+        else:
+            derived[name] = trend(vals[0], vals[1])
+    if derived:
+        f = f.mutate(**{k: v.cast("float64") for k, v in derived.items()})
+    feats = [columns[k] for k in columns]
+    return FeatureTable(level, segment, f.select(*gkeys, *feats), columns)
+
+
+def campaign_attributes(ap: ir.Table) -> ir.Table:
+    """One row per campaign with its name, business unit, code, objective, lifecycle stage."""
+    t = ap.filter(ap.campaign_id != "")
+    return t.group_by(list(LEVEL_KEYS[Level.CAMPAIGN])).aggregate(
+        **{a: t[a].max() for a in CAMPAIGN_ATTRS}
+    )
+
+
+def entity_state(ents: ir.Table, level: Level) -> ir.Table | None:
+    """Current status, bid, budget and labels of the level's entities (None above account)."""
+    if level in (Level.CODE, Level.BUSINESS_UNIT):
+        return None
+    keys = list(LEVEL_KEYS[level])
+    e = ents.filter(ents.level == level.value)
+    for col in ID_COLUMNS:  # the finer ids of an entity row are '' (e.g. ad_id of a keyword)
+        if col not in keys:
+            e = e.filter(e[col] == "")
+    return e.select(
+        *keys,
+        status=e.status,
+        bid=e.bid,
+        budget=e.budget,
+        labels=e.labels.cast("string"),
+    )

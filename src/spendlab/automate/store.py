@@ -1,0 +1,250 @@
+"""Persistence of the rules domain: rule versions, runs and the action log (SQLAlchemy 2, its
+own ``MetaData``; every function takes an ``Engine``). The app shell includes ``metadata`` in
+its migrations; tests call ``metadata.create_all(engine)``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from spendlab.automate.rules.spec import Rule
+from spendlab.core.actions import Action, ActionKind, ActionStatus, EntityRef
+from spendlab.core.hierarchy import Level
+from spendlab.errors import ConfigError
+
+metadata = sa.MetaData()
+
+rule_versions = sa.Table(
+    "rule_versions",
+    metadata,
+    sa.Column("rule_id", sa.String(100), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("author", sa.String(200)),
+)
+
+runs = sa.Table(
+    "rule_runs",
+    metadata,
+    sa.Column("run_id", sa.String(40), primary_key=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("mode", sa.String(20), nullable=False),
+    sa.Column("rules", sa.Text, nullable=False),  # JSON [[id, version], ...]
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("n_actions", sa.Integer, nullable=False, default=0),
+)
+
+rule_dates = sa.Table(  # one row per (rule version, date) evaluated: idempotent re-runs
+    "rule_run_dates",
+    metadata,
+    sa.Column("rule_id", sa.String(100), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("as_of", sa.Date, primary_key=True),
+    sa.Column("run_id", sa.String(40), nullable=False),
+)
+
+_ids = [sa.Column(c, sa.String(64), nullable=False, default="") for c in (
+    "account_id", "campaign_id", "ad_group_id", "keyword_id", "ad_id")]  # fmt: skip
+
+actions = sa.Table(
+    "rule_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(40), index=True),
+    sa.Column("rule_id", sa.String(100), index=True),
+    sa.Column("rule_version", sa.Integer),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("platform", sa.String(64), nullable=False),
+    sa.Column("level", sa.String(20), nullable=False),
+    *_ids,
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("old_value", sa.Text),
+    sa.Column("new_value", sa.Text),
+    sa.Column("numeric", sa.Boolean, nullable=False, default=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("features", sa.Text),
+    sa.Column("priority", sa.Integer, nullable=False, default=0),
+    sa.Column("until", sa.Date),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("approver", sa.String(200)),
+    sa.Column("idempotency_key", sa.String(64), index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("executed_at", sa.DateTime),
+    sa.Column("undone_at", sa.DateTime),
+    sa.Column("released", sa.Boolean, nullable=False, default=False),
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def create_all(engine: Engine) -> None:
+    metadata.create_all(engine)
+
+
+def save_rule(engine: Engine, rule: Rule, author: str | None = None) -> Rule:
+    """Store a rule; a changed spec becomes the next version. Returns the rule as stored."""
+    body = rule.model_dump(mode="json", exclude={"version"})
+    sha = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    with engine.begin() as c:
+        last = c.execute(
+            sa.select(rule_versions.c.version, rule_versions.c.sha256)
+            .where(rule_versions.c.rule_id == rule.id)
+            .order_by(rule_versions.c.version.desc())
+            .limit(1)
+        ).first()
+        if last is not None and last.sha256 == sha:
+            return rule.model_copy(update={"version": last.version})
+        version = 1 if last is None else last.version + 1
+        stored = rule.model_copy(update={"version": version})
+        c.execute(
+            rule_versions.insert().values(
+                rule_id=rule.id,
+                version=version,
+                spec=stored.model_dump_json(),
+                sha256=sha,
+                created_at=now(),
+                author=author,
+            )
+        )
+    return stored
+
+
+def load_saved_rules(engine: Engine) -> list[Rule]:
+    """The latest version of every stored rule."""
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.select(rule_versions.c.rule_id, rule_versions.c.spec).order_by(
+                rule_versions.c.rule_id, rule_versions.c.version
+            )
+        ).all()
+    latest = {r.rule_id: r.spec for r in rows}
+    return [Rule.model_validate_json(s) for s in latest.values()]
+
+
+def rule_version(engine: Engine, rule_id: str, version: int) -> Rule:
+    with engine.connect() as c:
+        spec = c.execute(
+            sa.select(rule_versions.c.spec).where(
+                (rule_versions.c.rule_id == rule_id) & (rule_versions.c.version == version)
+            )
+        ).scalar()
+    if spec is None:
+        raise ConfigError(f"no rule {rule_id!r} version {version} in the store")
+    return Rule.model_validate_json(spec)
+
+
+def _enc(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+def log_actions(engine: Engine, acts: list[Action], approver: str | None = None) -> list[int]:
+    """Append actions to the log; returns their ids."""
+    ids = []
+    with engine.begin() as c:
+        for a in acts:
+            e = a.entity
+            res = c.execute(
+                actions.insert().values(
+                    run_id=a.run_id,
+                    rule_id=a.rule_id,
+                    rule_version=a.rule_version,
+                    source=a.source,
+                    as_of=a.as_of,
+                    platform=e.platform,
+                    level=Level(e.level).value,
+                    account_id=e.account_id,
+                    campaign_id=e.campaign_id,
+                    ad_group_id=e.ad_group_id,
+                    keyword_id=e.keyword_id,
+                    ad_id=e.ad_id,
+                    kind=a.kind.value,
+                    old_value=_enc(a.old_value),
+                    new_value=_enc(a.new_value),
+                    numeric=a.kind in (ActionKind.SET_BID, ActionKind.SET_BUDGET),
+                    reason=a.reason,
+                    features=json.dumps(a.to_dict()["features"], default=str),
+                    priority=a.priority,
+                    until=a.until,
+                    status=a.status.value,
+                    approver=approver,
+                    idempotency_key=a.idempotency_key(),
+                    created_at=now(),
+                )
+            )
+            ids.append(int(res.inserted_primary_key[0]))
+    return ids
+
+
+def row_to_action(r: Any) -> Action:
+    m = r._mapping
+    dec = (lambda v: None if v is None else Decimal(v)) if m["numeric"] else (lambda v: v)
+    return Action(
+        entity=EntityRef(
+            platform=m["platform"],
+            level=Level(m["level"]),
+            account_id=m["account_id"],
+            campaign_id=m["campaign_id"],
+            ad_group_id=m["ad_group_id"],
+            keyword_id=m["keyword_id"],
+            ad_id=m["ad_id"],
+        ),
+        kind=ActionKind(m["kind"]),
+        old_value=dec(m["old_value"]),
+        new_value=dec(m["new_value"]),
+        reason=m["reason"],
+        as_of=m["as_of"],
+        source=m["source"],
+        rule_id=m["rule_id"],
+        rule_version=m["rule_version"],
+        run_id=m["run_id"],
+        priority=m["priority"],
+        until=m["until"],
+        features=json.loads(m["features"] or "{}"),
+        status=ActionStatus(m["status"]),
+    )
+
+
+def select_actions(
+    engine: Engine,
+    *,
+    ids: list[int] | None = None,
+    run_id: str | None = None,
+    rule_id: str | None = None,
+    status: list[str] | None = None,
+    as_of: date | None = None,
+) -> list[tuple[int, Action, dict[str, Any]]]:
+    """(id, action, log row) triples, oldest first."""
+    q = sa.select(actions).order_by(actions.c.id)
+    if ids is not None:
+        q = q.where(actions.c.id.in_(ids))
+    if run_id is not None:
+        q = q.where(actions.c.run_id == run_id)
+    if rule_id is not None:
+        q = q.where(actions.c.rule_id == rule_id)
+    if status is not None:
+        q = q.where(actions.c.status.in_(status))
+    if as_of is not None:
+        q = q.where(actions.c.as_of == as_of)
+    with engine.connect() as c:
+        rows = c.execute(q).all()
+    return [(r.id, row_to_action(r), dict(r._mapping)) for r in rows]
+
+
+def set_status(engine: Engine, ids: list[int], status: ActionStatus, **values: Any) -> None:
+    if not ids:
+        return
+    with engine.begin() as c:
+        c.execute(
+            actions.update().where(actions.c.id.in_(ids)).values(status=status.value, **values)
+        )
