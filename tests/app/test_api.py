@@ -9,6 +9,8 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
+from spendlab.app.store.db import head_revision
+
 from .conftest import PASSWORD, login
 
 FIXTURES = Path(__file__).parents[1] / "data" / "fixtures"
@@ -98,7 +100,7 @@ def test_health_is_public(client):
     r = client.get("/api/v1/health")
     assert r.headers["x-frame-options"] == "DENY" and r.headers["cache-control"] == "no-store"
     body = r.json()
-    assert body["status"] == "ok" and body["store_revision"] == "0001"
+    assert body["status"] == "ok" and body["store_revision"] == head_revision()
 
 
 def test_login_failures_reveal_nothing_and_are_rate_limited(app_factory):

@@ -33,7 +33,7 @@ StoreOpt = Annotated[
     typer.Option(
         "--store",
         help="SQLAlchemy URL of the action log (default: $SPENDLAB_STORE_URL, else "
-        "sqlite:///WORKSPACE/rules.db).",
+        "sqlite:///WORKSPACE/app.db).",
     ),
 ]
 AsOfOpt = Annotated[
@@ -43,10 +43,12 @@ AsOfOpt = Annotated[
 
 
 def _engine(url: str | None, ws: Path) -> sa.Engine:
-    url = url or get_settings().store_url or f"sqlite:///{(ws / 'rules.db').resolve()}"
-    engine = sa.create_engine(url)
-    store.create_all(engine)
-    return engine
+    """The app store (migrated by Alembic, the same one the server uses): --store, else
+    $SPENDLAB_STORE_URL, else ``app.db`` inside the workspace (as the demo does)."""
+    from spendlab.app.store import open_store
+
+    url = url or get_settings().store_url or f"sqlite:///{(ws / 'app.db').resolve()}"
+    return open_store(url).engine
 
 
 def _as_of(value: datetime | None, wh: Warehouse) -> date:

@@ -24,7 +24,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def all_metadata() -> list[MetaData]:
     """Every table the migrations manage: the app's own and the domains' (one home each)."""
-    return [Base.metadata]
+    from spendlab.automate import store as automate_store
+
+    return [Base.metadata, automate_store.metadata]
 
 
 def _alembic_config(connection: Any) -> Config:
