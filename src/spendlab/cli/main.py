@@ -6,6 +6,7 @@ import typer
 
 from spendlab import __version__
 from spendlab.cli import data, simulate
+from spendlab.cli import mmm as mmm_cli
 
 app = typer.Typer(
     name="spendlab",
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 data.register(app)
 simulate.register(app)
+mmm_cli.register(app)
 
 
 @app.command()
