@@ -79,3 +79,13 @@ def test_save_and_load_without_refitting(fast_fit, tmp_path):
     payload = back.to_json()
     assert set(payload["channels"]["search"]) >= {"iroas", "mroas", "contribution_share"}
     assert set(payload["diagnostics"]) >= {"rhat_max", "ess_bulk_min", "divergences"}
+
+
+def test_plotly_figures_build(fast_fit):
+    from spendlab.measure.mmm import plots
+
+    m, _, _ = fast_fit
+    for fn in (plots.actual_vs_fitted, plots.contribution_waterfall, plots.contribution_area,
+               plots.iroas_intervals, plots.response_curves, plots.adstock):  # fmt: skip
+        fig = fn(m)
+        assert len(fig.data) >= 1
