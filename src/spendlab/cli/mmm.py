@@ -58,7 +58,7 @@ def fit(
         cfg = MMMConfig(date=date, target=target, channels=tuple(channel or ()),
                         controls=tuple(control or ()), chains=chains, draws=draws,
                         warmup=warmup, fast=fast, holdout=holdout, seed=seed,
-                        progress_bar=not as_json)  # fmt: skip
+                        progress_bar=True)  # fmt: skip
         with status("Fitting the MMM", quiet=as_json):
             model = MMM(cfg).fit(df)
         payload = model.to_json()
