@@ -106,9 +106,9 @@ def fit_campaigns(
     x, y = xs.to_numpy(dtype=float), ys.to_numpy(dtype=float)
     if (x < 0).any():
         raise DataError("negative spend in the campaign data; spend must be >= 0")
-    pos = np.where(x > 0, x, np.nan)
-    x_scale = np.nanmean(pos, axis=1)
-    bad = ~np.isfinite(x_scale)
+    active = (x > 0).sum(axis=1)
+    bad = active == 0
+    x_scale = x.sum(axis=1) / np.maximum(active, 1)
     if bad.any():
         raise DataError(
             f"campaign(s) {list(xs.index[bad])[:5]} have no spend; drop them before fitting"
