@@ -53,6 +53,7 @@ bench: install-dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/attribution.py
 	$(BIN)/python bench/rules.py --scales 30000,100000
+	$(BIN)/python bench/mmm.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis demo-workspace test-results test-output

@@ -1,0 +1,1 @@
+"""Reports: one-page PNG/PDF summaries (matplotlib) built from fitted models."""

@@ -1,0 +1,52 @@
+"""`spendlab mmm fit --fast --json --out RUN` then `spendlab mmm report RUN --out FILE.png`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from spendlab.cli.main import app
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "measure" / "mmm"))
+from conftest import make_weekly
+
+
+@pytest.mark.slow
+def test_fit_json_then_report(tmp_path):
+    df, truth = make_weekly(0)
+    csv = tmp_path / "data.csv"
+    df.to_csv(csv, index=False)
+    runner = CliRunner()
+    res = runner.invoke(app, ["mmm", "fit", str(csv), "--date", "date", "--target", "sales",
+                              "--channel", "search", "--channel", "social", "--control", "price",
+                              "--fast", "--draws", "200", "--out", str(tmp_path / "run"),
+                              "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    search = payload["channels"]["search"]
+    assert set(search["iroas"]) == {"mean", "lo", "hi"} and set(search["mroas"]) == {
+        "mean",
+        "lo",
+        "hi",
+    }
+    assert abs(search["iroas"]["mean"] / truth["search"] - 1) < 0.15
+    assert set(payload["diagnostics"]) >= {"rhat_max", "ess_bulk_min", "divergences"}
+    assert payload["fit_seconds"] > 0
+    png = tmp_path / "report.png"
+    res = runner.invoke(app, ["mmm", "report", str(tmp_path / "run"), "--out", str(png), "--json"])
+    assert res.exit_code == 0, res.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_channel_exits_with_config_code(tmp_path):
+    df, _ = make_weekly(0)
+    csv = tmp_path / "data.csv"
+    df.to_csv(csv, index=False)
+    res = CliRunner().invoke(app, ["mmm", "fit", str(csv), "--target", "sales",
+                                   "--channel", "tv", "--json"])  # fmt: skip
+    assert res.exit_code == 5
+    assert "not in the data" in json.loads(res.stdout)["error"]["message"]
