@@ -80,7 +80,8 @@ def demo_template(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("template") / "ws"
     market = simulate(SimConfig(seed=3, days=70, campaigns=8, users=500, customers=200))
     with Warehouse.init(root, currency="USD", name="demo") as wh:
-        ingest_frames(wh, {k: market.frames[k] for k in ("ad_performance", "outcomes", "entities")})
+        tables = ("ad_performance", "outcomes", "entities", "touchpoints", "conversions")
+        ingest_frames(wh, {k: market.frames[k] for k in tables})
     return root
 
 

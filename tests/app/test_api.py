@@ -39,6 +39,8 @@ ROUTES = [
     ("GET", f"{EXPLORER}/entities", "viewer", None),
     ("GET", f"{EXPLORER}/trend", "viewer", None),
     ("GET", "/api/v1/jobs", "viewer", None),
+    ("POST", "/api/v1/workspaces/demo/attribution", "viewer", {"model": "linear"}),
+    ("GET", "/api/v1/workspaces/demo/attribution/compare", "viewer", None),
     ("GET", "/api/v1/jobs/abc", "viewer", None),
     ("POST", "/api/upload_data", "analyst", None),
     ("POST", "/api/create_scenario", "analyst", {"workspace": "demo", "name": "s"}),
@@ -411,3 +413,22 @@ def test_new_workspaces_only_inside_the_root(app_factory, tmp_path):
         nul = c.post("/api/v1/workspaces", json={"name": "n", "path": "a\u0000b"}, headers=h)
         assert nul.status_code == 400
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_attribution_on_the_workspace_journeys(client):
+    h = login(client, "vic")
+    r = client.post(
+        "/api/v1/workspaces/demo/attribution",
+        json={"model": "markov", "order": 2, "bootstrap": 20},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    credited = sum(c["conversions"] for c in body["channels"])
+    assert credited == pytest.approx(body["total_conversions"], rel=1e-9)
+    assert all(c["conversions_lo"] <= c["conversions_hi"] for c in body["channels"])
+    assert sum(c["share"] for c in body["channels"]) == pytest.approx(1.0)
+    rows = client.get("/api/v1/workspaces/demo/attribution/compare", headers=h).json()["items"]
+    assert {"markov", "last_touch", "shapley"} <= {r["model"] for r in rows}
+    bad = client.post("/api/v1/workspaces/demo/attribution", json={"model": "magic"}, headers=h)
+    assert bad.status_code == 422

@@ -14,6 +14,7 @@ from spendlab import __version__
 from spendlab.app.api import errors
 from spendlab.app.api.middleware import BodyLimit, SecurityHeaders
 from spendlab.app.api.routes import (
+    attribution,
     auth,
     datasets,
     explorer,
@@ -61,7 +62,7 @@ def create_app(
     )
     app.state.spendlab = state
     errors.install(app)
-    for r in (health, auth, users, workspaces, datasets, explorer, jobs):
+    for r in (health, auth, users, workspaces, datasets, explorer, jobs, attribution):
         app.include_router(r.router, prefix="/api/v1")
     app.include_router(product.router)
 
