@@ -68,7 +68,8 @@ def site(tmp_path_factory):
     ws = root / "ws"
     market = simulate(SimConfig(seed=5, days=75, campaigns=10, users=500, customers=200))
     with Warehouse.init(ws, currency="USD", name="e2e") as wh:
-        ingest_frames(wh, {k: market.frames[k] for k in ("ad_performance", "outcomes", "entities")})
+        tables = ("ad_performance", "outcomes", "entities", "touchpoints", "conversions")
+        ingest_frames(wh, {k: market.frames[k] for k in tables})
     con = duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True)
     last = con.execute("select max(date) from ad_performance").fetchone()[0]
     start = last - dt.timedelta(days=29)

@@ -66,7 +66,7 @@ def test_bad_upload_shows_the_row_level_error(page, site, shot):
 
 def test_every_page_renders_and_unconfigured_ones_say_what_to_do(page, site, shot):
     sign_in(page, site)
-    for slug in ("measure", "plan", "automate", "experiments"):
+    for slug in ("plan", "automate", "experiments"):
         page.click(f"#nav-{slug}")
         expect(page.locator(f"#empty-{slug}")).to_contain_text("not configured")
         shot(page, slug)
@@ -89,3 +89,14 @@ def test_logout_ends_the_session(page, site):
     expect(page).to_have_url(site["url"] + "/login")
     page.goto(site["url"] + "/app/")
     expect(page).to_have_url(site["url"] + "/login?next=/app/")
+
+
+def test_measure_runs_attribution_with_intervals(page, site, shot):
+    sign_in(page, site)
+    page.click("#nav-measure")
+    expect(page.locator("#empty-measure")).to_contain_text("not configured")
+    page.click("#at-run")
+    table = page.locator("#at-credits")
+    expect(table).to_contain_text("interval")
+    assert table.locator("tr").count() >= 3  # header + at least two channels
+    shot(page, "measure")

@@ -36,25 +36,6 @@ def _noop(app: Any, state: Any) -> None:
 
 PAGES = [
     Page(
-        "measure",
-        "Measure",
-        _empty(
-            "Measure",
-            "Measure shows what each channel really adds: a marketing-mix model's iROAS with "
-            "intervals, contributions and response curves, and multi-touch attribution.",
-            [
-                "Load daily outcomes (revenue) and ad spend on the Data page.",
-                [
-                    "Fit a model: ",
-                    html.Code("spendlab mmm fit --workspace PATH --table outcomes"),
-                    ".",
-                ],
-                "Its results, health card and charts appear here.",
-            ],
-        ),
-        _noop,
-    ),
-    Page(
         "plan",
         "Plan",
         _empty(
