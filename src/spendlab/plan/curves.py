@@ -86,6 +86,7 @@ class CurveFamily:
                     f"(beta may be 0); got {a[bad].ravel()[:3].tolist()}"
                 )
         object.__setattr__(self, "params", arrs)
+        object.__setattr__(self, "_warm", {})  # last Newton iterate (Hill inverse warm start)
 
     @property
     def n(self) -> int:
@@ -182,19 +183,34 @@ class CurveFamily:
         u = -target / (s + 1)
         u = np.where(s < 1, np.minimum(u, target / np.where(s < 1, s - 1, -1.0)), u)
         u = np.maximum(u, np.where(np.isfinite(u_inf), u_inf, -np.inf))
+        u = np.array(u, dtype=float)
+        warm = self._warm.get("u")  # type: ignore[attr-defined]
+        if warm is not None and warm.shape == u.shape:
+            # Newton on the concave, decreasing log-marginal converges monotonically from any
+            # start right of the root (log-marginal <= target): keep warm starts that are
+            wm = np.where(np.isfinite(warm), warm, 0.0)
+            hw = (s - 1) * wm - 2 * np.logaddexp(0.0, s * wm)
+            u = np.where(np.isfinite(warm) & np.isfinite(u) & (wm >= u_inf) & (hw <= target), wm, u)
+        act = np.flatnonzero(np.isfinite(u) & np.isfinite(target))
         for _ in range(_NEWTON_STEPS):
-            su = s * u
-            g = (s - 1) * u - 2 * np.logaddexp(0.0, su) - target
-            dg = (s - 1) - 2 * s * _sigmoid(su)
-            step = g / dg
-            u = u - step
-            if np.all(np.abs(step) <= 1e-13 * (1 + np.abs(u))):
+            if act.size == 0:
                 break
+            sa, ua, ta = s[act], u[act], target[act]
+            su = sa * ua
+            e = np.exp(np.minimum(su, 700.0))
+            sp = np.where(su > 35.0, su, np.log1p(e))  # softplus(su)
+            g = (sa - 1) * ua - 2 * sp - ta
+            dg = (sa - 1) - 2 * sa * (e / (1.0 + e))
+            step = g / dg
+            u[act] = ua - step
+            act = act[~(np.abs(step) <= 1e-12 * (1 + np.abs(ua))) & np.isfinite(u[act])]
+        self._warm["u"] = u.copy()  # type: ignore[attr-defined]
         x = h * np.exp(u)
         return np.where((s > 1) & (target >= h_at), h * np.exp(np.where(s > 1, u_inf, 0.0)), x)
 
     def tangent_point(self) -> np.ndarray:
-        """Spend ``tau`` where the line from the origin touches the curve (``f'(tau) = f(tau)/tau``).
+        """Spend ``tau`` where the line from the origin touches the curve
+        (``f'(tau) = f(tau)/tau``).
 
         The concave envelope on ``[0, inf)`` is that line up to ``tau`` and the curve after it;
         ``tau`` is 0 for concave curves. For Hill ``s > 1``: ``(tau/half)^s = s - 1``.
@@ -367,7 +383,9 @@ class EntitySpec:
     observed_max: float | None = None
 
 
-def curves_from_json(source: str | Path | list[dict[str, Any]]) -> tuple[ResponseCurves, pd.DataFrame]:
+def curves_from_json(
+    source: str | Path | list[dict[str, Any]],
+) -> tuple[ResponseCurves, pd.DataFrame]:
     """Parse the CURVES format: a JSON list of
     ``{"id", "curve": {"type", "params": {...}}, "min", "max", "current"}`` (``min``/``max``/
     ``current`` optional; also optional ``group`` and ``observed_min``/``observed_max``).
