@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from spendlab import __version__
-from spendlab.cli import data, simulate
+from spendlab.cli import data, plan, simulate
 
 app = typer.Typer(
     name="spendlab",
@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 data.register(app)
 simulate.register(app)
+plan.register(app)
 
 
 @app.command()
