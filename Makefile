@@ -43,6 +43,7 @@ format: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/optimizer.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis demo-workspace
