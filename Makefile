@@ -54,6 +54,7 @@ bench: install-dev
 	$(BIN)/python bench/attribution.py
 	$(BIN)/python bench/rules.py --scales 30000,100000
 	$(BIN)/python bench/mmm.py
+	$(BIN)/python bench/optimizer.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis demo-workspace test-results test-output

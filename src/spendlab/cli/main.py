@@ -6,7 +6,7 @@ import typer
 
 from spendlab import __version__
 from spendlab.cli import app as app_cli
-from spendlab.cli import attribution, data, mmm, simulate
+from spendlab.cli import attribution, data, mmm, plan, simulate
 from spendlab.cli import rules as rules_cli
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ simulate.register(app)
 app_cli.register(app)
 attribution.register(app)
 mmm.register(app)
+plan.register(app)
 rules_cli.register(app)
 
 

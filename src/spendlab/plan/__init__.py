@@ -1,0 +1,1 @@
+"""Planning: response curves, budget optimizer, scenarios and the daily allocator."""
