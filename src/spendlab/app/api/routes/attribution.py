@@ -9,22 +9,17 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from spendlab.app.api.deps import StateDep, Viewer
-from spendlab.measure.attribution import JourneyConfig, build_paths, compare_models, run_attribution
+from spendlab.measure.attribution import (
+    MODELS,
+    JourneyConfig,
+    build_paths,
+    compare_models,
+    run_attribution,
+)
 
 router = APIRouter(prefix="/workspaces/{workspace}/attribution", tags=["attribution"])
 
-Model = Literal[
-    "markov",
-    "shapley",
-    "last_touch",
-    "first_touch",
-    "last_non_direct",
-    "linear",
-    "time_decay",
-    "position",
-    "w_shaped",
-    "data_driven",
-]
+Model = Literal[MODELS]  # type: ignore[valid-type]  # the one list, from the domain
 
 
 class AttributionIn(BaseModel):
