@@ -388,3 +388,17 @@ def test_arbitrary_input_raises_only_spendlab_errors(con, tmp_path_factory, data
         read(con, f)
     except SpendLabError:
         pass
+
+
+def test_xlsx_names_starting_with_equals_stay_text(tmp_path):
+    """Found by the round trip: openpyxl wrote '=Sale' as a formula, read back empty."""
+    import pandas as pd
+    from python_calamine import CalamineWorkbook
+
+    from spendlab.data.sources.meta import _texts_not_formulas
+
+    path = tmp_path / "names.xlsx"
+    pd.DataFrame({"Ad name": ["=Sale", "+1 deal", "plain"]}).to_excel(path, index=False)
+    _texts_not_formulas(path)
+    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+    assert [r[0] for r in rows] == ["Ad name", "=Sale", "+1 deal", "plain"]

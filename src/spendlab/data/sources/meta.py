@@ -549,6 +549,23 @@ def _write(df: Any, path: Path, **options: Any) -> Path:
 
         out = out.map(lambda v: ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v)
         out.to_excel(path, index=False, sheet_name="Raw Data Report")
+        _texts_not_formulas(path)
     else:
         out.to_csv(path, index=False, encoding="utf-8")
     return path
+
+
+def _texts_not_formulas(path: Path) -> None:
+    """openpyxl stores any string starting with '=' as a formula (read back empty): names like
+    '=Sale' are text in Ads Manager's exports, so mark those cells as text."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(path)
+    changed = False
+    for row in book.active.iter_rows():
+        for cell in row:
+            if cell.data_type == "f":
+                cell.data_type = "s"
+                changed = True
+    if changed:
+        book.save(path)
