@@ -76,6 +76,10 @@ def write_export(df: Any, path: Path, **options: Any) -> Path:
         sheet = book.active
         for r in [[title], [span], header, *rows]:
             sheet.append([_xlsx_value(v) for v in r])
+        for row in sheet.iter_rows():  # '=Brand' is a name, not a formula
+            for cell in row:
+                if cell.data_type == "f":
+                    cell.data_type = "s"
         book.save(path)
         return path
     ints = {lab for m, lab in metrics if m in ("impressions", "clicks")}
