@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     def resolved_workspaces_root(self) -> Path:
         return (self.workspaces_root or self.home / "workspaces").expanduser().resolve()
 
+    def workspace_store_url(self, workspace: Path) -> str:
+        """The store a workspace's commands use: ``store_url``, else ``app.db`` inside it."""
+        return self.store_url or f"sqlite:///{(Path(workspace) / 'app.db').resolve()}"
+
     def resolved_store_url(self) -> str:
         """The store URL, defaulting to a SQLite file under ``home``."""
         return self.store_url or f"sqlite:///{self.home / 'spendlab.db'}"

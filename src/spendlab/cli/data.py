@@ -11,7 +11,7 @@ from rich.table import Table
 from spendlab.cli.output import emit_json, out, run, status
 from spendlab.config import get_settings
 from spendlab.data.ingest import LoadReport, ingest_file
-from spendlab.data.sources import get_source, source_names
+from spendlab.data.sources import describe_sources
 from spendlab.data.warehouse import Warehouse
 from spendlab.errors import ConfigError, WorkspaceNotFoundError
 
@@ -167,21 +167,7 @@ def loads(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
 def sources(as_json: JsonOpt = False) -> None:
     """List the readers, the files they accept and the tables they fill."""
 
-    def body() -> list[dict[str, object]]:
-        rows = []
-        for name in source_names():
-            s = get_source(name)
-            rows.append(
-                {
-                    "name": name,
-                    "description": s.description,
-                    "suffixes": list(s.suffixes),
-                    "tables": list(s.tables),
-                }
-            )
-        return rows
-
-    rows = run(body, as_json=as_json)
+    rows = run(describe_sources, as_json=as_json)
     if as_json:
         emit_json(rows)
         return

@@ -47,8 +47,7 @@ def _engine(url: str | None, ws: Path) -> sa.Engine:
     $SPENDLAB_STORE_URL, else ``app.db`` inside the workspace (as the demo does)."""
     from spendlab.app.store import open_store
 
-    url = url or get_settings().store_url or f"sqlite:///{(ws / 'app.db').resolve()}"
-    return open_store(url).engine
+    return open_store(url or get_settings().workspace_store_url(ws)).engine
 
 
 def _as_of(value: datetime | None, wh: Warehouse) -> date:

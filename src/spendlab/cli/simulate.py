@@ -148,7 +148,7 @@ def demo(
             workspace, seed=seed, force=force, quiet=as_json, days=days, campaigns=campaigns
         )
         # the demo keeps its own store inside the workspace unless SPENDLAB_STORE_URL is set
-        store_url = get_settings().store_url or f"sqlite:///{workspace.resolve() / 'app.db'}"
+        store_url = get_settings().workspace_store_url(workspace)
         user, password = demo_admin(store_url)
         return {**built, "store_url": store_url, "admin": {"user": user, "password": password}}
 

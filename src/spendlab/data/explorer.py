@@ -42,10 +42,8 @@ _KEYS = {
 #: For each level that can cover finer rows: the ids that identify what it covers (a keyword
 #: row covers the ad rows of its ad group: keyword and ad reports describe the same spend).
 _ANCESTORS = {
-    "account": ("platform", "account_id"),
-    "campaign": ("platform", "account_id", "campaign_id"),
-    "ad_group": ("platform", "account_id", "campaign_id", "ad_group_id"),
-    "keyword": ("platform", "account_id", "campaign_id", "ad_group_id"),
+    **{lv: _KEYS[lv] for lv in ("account", "campaign", "ad_group")},
+    "keyword": _KEYS["ad_group"],
 }
 _NAME = {
     "account": "account_name",

@@ -15,7 +15,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spendlab.app.auth import AuthError, RateLimited
 from spendlab.errors import (
-    ConfigError,
     DataError,
     NotFittedError,
     NotFoundError,
@@ -74,9 +73,7 @@ def status_for(e: SpendLabError) -> tuple[int, str]:
         return 409, "workspace_error"
     if isinstance(e, NotFittedError):
         return 409, "not_configured"
-    if isinstance(e, ConfigError):
-        return 400, "bad_request"
-    return 400, "bad_request"
+    return 400, "bad_request"  # ConfigError and any other SpendLabError
 
 
 def install(app: FastAPI) -> None:

@@ -150,6 +150,14 @@ def to_account_currency(action: Action, info: EntityInfo | None) -> Action:
 Directory = Mapping[tuple[str, ...], EntityInfo]
 
 
+def for_account(action: Action, directory: Directory | None, currency: str) -> tuple[Action, int]:
+    """``action`` in its account's currency and that currency's decimals (``currency`` when the
+    directory does not know the entity)."""
+    info = directory.get(action.entity.key()) if directory else None
+    decimals = currency_decimals((info.currency if info else "") or currency)
+    return to_account_currency(action, info), decimals
+
+
 def parent_ref(ref: EntityRef, level: Level) -> EntityRef:
     """The ancestor of ``ref`` at ``level`` (same platform, ids below ``level`` cleared)."""
     keep = {"account": 1, "campaign": 2, "ad_group": 3}[Level(level).value]

@@ -24,9 +24,8 @@ from spendlab.automate.connectors.base import (
     ExecutionResult,
     ResultStatus,
     change_of,
-    currency_decimals,
+    for_account,
     parent_ref,
-    to_account_currency,
 )
 from spendlab.automate.connectors.bulk_formats import FORMATS, BulkFormat
 from spendlab.automate.connectors.csvsafe import read_csv, write_csv
@@ -150,9 +149,7 @@ def export_bulk(
                 )
             )
             continue
-        info = directory.get(a.entity.key()) if directory else None
-        decimals = currency_decimals((info.currency if info else "") or currency)
-        acc = to_account_currency(a, info)
+        acc, decimals = for_account(a, directory, currency)
         try:
             fwd = change_of(acc, decimals=decimals)
             back = change_of(acc, decimals=decimals, undo=True)

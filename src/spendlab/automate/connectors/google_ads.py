@@ -48,8 +48,7 @@ from spendlab.automate.connectors.base import (
     ExecutionResult,
     ResultStatus,
     change_of,
-    currency_decimals,
-    to_account_currency,
+    for_account,
 )
 from spendlab.core.actions import Action, ActionKind
 from spendlab.core.hierarchy import Level
@@ -179,9 +178,7 @@ def build_requests(
     and rounded at its precision; without it they are sent as given at ``currency``'s."""
     batch = GoogleAdsBatch()
     for i, a in enumerate(actions):
-        info = directory.get(a.entity.key()) if directory else None
-        decimals = currency_decimals((info.currency if info else "") or currency)
-        a = to_account_currency(a, info)
+        a, decimals = for_account(a, directory, currency)
         if a.entity.platform != "google_ads":
             batch.skipped[i] = f"platform {a.entity.platform!r} is not 'google_ads'"
             continue

@@ -34,8 +34,7 @@ from spendlab.automate.connectors.base import (
     ExecutionResult,
     ResultStatus,
     change_of,
-    currency_decimals,
-    to_account_currency,
+    for_account,
 )
 from spendlab.core.actions import Action, ActionKind
 from spendlab.core.hierarchy import Level
@@ -95,9 +94,7 @@ def build_batch(
     receives each call's response when the batch executes."""
     out = MetaBatch()
     for i, a in enumerate(actions):
-        info = directory.get(a.entity.key()) if directory else None
-        decimals = currency_decimals((info.currency if info else "") or currency)
-        a = to_account_currency(a, info)
+        a, decimals = for_account(a, directory, currency)
         if a.entity.platform != "meta":
             out.skipped[i] = f"platform {a.entity.platform!r} is not 'meta'"
             continue

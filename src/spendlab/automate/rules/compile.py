@@ -60,20 +60,30 @@ def feature_keys(rule: Rule, as_of: date) -> list[FeatureKey]:
     return [FeatureKey.of(f, rule.scope.level, as_of) for f in iter_features(rule)]
 
 
-def scope_predicate(rule: Rule, t: ir.Table) -> ir.BooleanValue:
+def scope_filters(rule: Rule, columns: set[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """The rule's exact-match scope filters as (column, values); a filter on a column the level
+    does not have is an error (shared by the Ibis and the vectorised evaluators)."""
     s = rule.scope
-    preds: list[ir.BooleanValue] = []
-    cols = set(t.columns)
+    out = []
     for name, col in SCOPE_COLUMNS.items():
         values = getattr(s, name)
         if not values:
             continue
-        if col not in cols:
+        if col not in columns:
             raise ConfigError(
                 f"rule {rule.id!r}: scope filter {name!r} does not apply at level "
                 f"{s.level.value!r}; remove it or use a finer level"
             )
-        preds.append(t[col].isin([str(v) for v in values]).fill_null(False))
+        out.append((col, tuple(str(v) for v in values)))
+    return out
+
+
+def scope_predicate(rule: Rule, t: ir.Table) -> ir.BooleanValue:
+    s = rule.scope
+    preds: list[ir.BooleanValue] = []
+    cols = set(t.columns)
+    for col, values in scope_filters(rule, cols):
+        preds.append(t[col].isin(list(values)).fill_null(False))
     for name, negate in (("campaign_name", False), ("exclude_campaign_name", True)):
         pats = getattr(s, name)
         if not pats:

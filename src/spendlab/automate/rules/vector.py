@@ -15,7 +15,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from spendlab.automate.rules.compile import SCOPE_COLUMNS, glob_regex, label_needle
+from spendlab.automate.rules.compile import glob_regex, label_needle, scope_filters
 from spendlab.automate.rules.features import FeatureKey
 from spendlab.automate.rules.spec import All, Condition, Node, Rule
 from spendlab.errors import ConfigError
@@ -90,16 +90,8 @@ class VectorEvaluator:
         s = rule.scope
         mask = np.ones(self.n, bool)
         cols = set(self.frame.columns)
-        for name, col in SCOPE_COLUMNS.items():
-            values = getattr(s, name)
-            if not values:
-                continue
-            if col not in cols:
-                raise ConfigError(
-                    f"rule {rule.id!r}: scope filter {name!r} does not apply at level "
-                    f"{s.level.value!r}; remove it or use a finer level"
-                )
-            mask &= self.isin(col, tuple(str(v) for v in values))
+        for col, values in scope_filters(rule, cols):
+            mask &= self.isin(col, values)
         if s.campaign_name or s.exclude_campaign_name:
             if "campaign_name" not in cols:
                 raise ConfigError(f"rule {rule.id!r}: campaign_name does not apply here")

@@ -27,6 +27,22 @@ def source_names() -> list[str]:
     return list(_REGISTRY)
 
 
+def describe_sources() -> list[dict[str, object]]:
+    """Name, description, accepted suffixes and filled tables of every reader."""
+    out: list[dict[str, object]] = []
+    for name in source_names():
+        s = get_source(name)
+        out.append(
+            {
+                "name": name,
+                "description": s.description,
+                "suffixes": list(s.suffixes),
+                "tables": list(s.tables),
+            }
+        )
+    return out
+
+
 def get_source(name: str) -> Source:
     """An instance of the named source; the error suggests the closest valid name."""
     try:

@@ -18,7 +18,7 @@ from spendlab.app.api.paging import Page, PageParams, page_params, paginate
 from spendlab.app.api.routes.workspaces import TableOut
 from spendlab.app.api.state import AppState
 from spendlab.data.ingest import ingest_file
-from spendlab.data.sources import get_source, source_names
+from spendlab.data.sources import describe_sources, get_source
 from spendlab.errors import ConfigError
 
 router = APIRouter(tags=["datasets"])
@@ -93,7 +93,7 @@ def ingest_upload(
 ) -> dict[str, Any]:
     """Save the upload under the workspace's ``uploads/`` folder (kept as lineage) and ingest it
     in one transaction; the report lists row-level issues."""
-    get_source(source)  # unknown source: clear error before reading the body
+    get_source(source)  # unknown source: clear error before anything is written to disk
     opts = _options(options)
     ws = state.workspaces.get(workspace)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -116,18 +116,7 @@ def ingest_upload(
 
 @router.get("/sources", response_model=list[SourceOut], summary="File formats the readers know")
 def sources(_: Viewer) -> list[dict]:
-    out = []
-    for name in source_names():
-        src = get_source(name)
-        out.append(
-            {
-                "name": name,
-                "description": src.description,
-                "tables": list(src.tables),
-                "suffixes": list(src.suffixes),
-            }
-        )
-    return out
+    return describe_sources()
 
 
 @router.get(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
 from spendlab.app.api.routes.attribution import paths_of
@@ -138,6 +137,6 @@ def register(app, state) -> None:
                 ),
                 _credits_table(result["channels"], result.get("interval_level")),
                 dcc.Graph(figure=bars),
-                dcc.Graph(figure=sankey if isinstance(sankey, go.Figure) else go.Figure()),
+                dcc.Graph(figure=sankey),
             ]
         )
