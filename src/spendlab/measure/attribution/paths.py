@@ -50,6 +50,9 @@ class PathCounts:
     conversions: np.ndarray
     nulls: np.ndarray
     value: np.ndarray
+    #: Days from every touch to the journey's end (conversion, or last touch of a null journey),
+    #: aligned with ``steps``; only for journeys built with touch times (``build_journeys``).
+    ages: np.ndarray | None = None
 
     @property
     def n_paths(self) -> int:
@@ -100,10 +103,12 @@ class PathCounts:
         self, conversions: np.ndarray, nulls: np.ndarray, value: np.ndarray
     ) -> PathCounts:
         """The same paths with other counts (used by the bootstrap)."""
-        return PathCounts(self.channels, self.steps, self.offsets, conversions, nulls, value)
+        return PathCounts(
+            self.channels, self.steps, self.offsets, conversions, nulls, value, self.ages
+        )
 
     def merge(self, other: PathCounts) -> PathCounts:
-        """Add two path counts (same path -> counts added)."""
+        """Add two path counts (same path -> counts added; touch times are dropped)."""
         return from_frame(pd.concat([self.to_frame(), other.to_frame()], ignore_index=True))
 
     def channel_sets(self) -> np.ndarray:
