@@ -333,7 +333,9 @@ def _dedupe(
 ) -> PathCounts:
     """Merge paths with the same step sequence (rare: only after trimming spaces off names)."""
     lists = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(steps))
-    keys = pc.binary_join(pc.cast(lists, pa.large_list(pa.large_string())), "\x1f")
+    keys = pc.binary_join(
+        pc.cast(lists, pa.large_list(pa.large_string())), pa.scalar(" ", pa.large_string())
+    )
     codes, first = pd.factorize(keys.to_numpy(zero_copy_only=False), sort=False)
     k = first.size
     starts = np.full(k, -1, dtype=np.int64)
