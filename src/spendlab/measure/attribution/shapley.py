@@ -74,6 +74,20 @@ def shapley_lattice(v: np.ndarray, n: int) -> np.ndarray:
     return phi
 
 
+def shapley_rows(v: np.ndarray, n: int) -> np.ndarray:
+    """Exact Shapley values of many games at once: ``v`` is (games, 2**n); returns (games, n)."""
+    if v.shape[1] != 1 << n:
+        raise ValueError("v must have 2**n columns")
+    size = popcount(np.arange(1 << n))
+    weights = np.array([factorial(s) * factorial(n - s - 1) / factorial(n) for s in range(n)])
+    phi = np.empty((v.shape[0], n))
+    for i in range(n):
+        a = v.reshape(v.shape[0], -1, 2, 1 << i)
+        w = weights[size.reshape(-1, 2, 1 << i)[:, 0]]
+        phi[:, i] = ((a[:, :, 1] - a[:, :, 0]) * w).sum(axis=(1, 2))
+    return phi
+
+
 class ShapleyAttribution(AttributionModel):
     """Exact Shapley attribution (see module doc for the games). ``values_`` holds phi."""
 
