@@ -26,6 +26,11 @@ from spendlab.errors import ConfigError, DataError
 from spendlab.measure.attribution.base import AttributionModel, _frame
 from spendlab.measure.attribution.paths import PathCounts, blocks
 
+#: State codes up to this many are compacted with a lookup table, larger ones by sorting.
+DENSE_CODES = 1 << 20
+#: Chains with up to this many (from, to) cells count transitions densely, larger ones sparsely.
+DENSE_PAIRS = 1 << 18
+
 
 def _codes(paths: PathCounts, a: int, b: int, order: int, base: int) -> np.ndarray:
     """State code of every step of paths ``[a, b)``: ``sum_j digit_j * base**j`` with
@@ -57,7 +62,7 @@ class MarkovChain:
         if base**order >= 2**62:
             raise ConfigError(f"{n_ch} channels at order {order} overflow the state encoding")
         space = base**order
-        dense = space <= 1 << 20  # small code space: compact states by a lookup table
+        dense = space <= DENSE_CODES  # small code space: compact states by a lookup table
         parts = blocks(paths.offsets)
         # pass 1: which states occur
         present = np.zeros(space if dense else 0, dtype=bool)
@@ -86,7 +91,7 @@ class MarkovChain:
         weight = paths.conversions + paths.nulls
         first = np.empty(paths.n_paths, dtype=np.int64)
         last = np.empty(paths.n_paths, dtype=np.int64)
-        small = n_t * n_t <= 1 << 18  # dense bincount of (from, to) pairs
+        small = n_t * n_t <= DENSE_PAIRS  # dense bincount of (from, to) pairs
         pairs = np.zeros(n_t * n_t if small else 0)
         counts = sp.csr_matrix((n_t, n_t))
         # pass 2: transitions within paths, block by block

@@ -194,9 +194,10 @@ def from_frame(
     )
 
 
-def blocks(offsets: np.ndarray, size: int = BLOCK) -> list[tuple[int, int]]:
-    """Path ranges ``[a, b)`` of about ``size`` steps each (at least one path per range): lets
-    parsing and fitting work block by block with bounded temporary memory."""
+def blocks(offsets: np.ndarray, size: int | None = None) -> list[tuple[int, int]]:
+    """Path ranges ``[a, b)`` of about ``size`` (default ``BLOCK``) steps each, at least one path
+    per range: lets parsing and fitting work block by block with bounded temporary memory."""
+    size = size or BLOCK
     n = offsets.size - 1
     cuts = np.searchsorted(offsets, np.arange(size, int(offsets[-1]), size), side="left")
     bounds = np.unique(np.concatenate([[0], np.clip(cuts, 0, n), [n]]).astype(np.int64))
