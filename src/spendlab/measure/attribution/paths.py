@@ -141,13 +141,13 @@ def from_frame(
     Raises :class:`~spendlab.errors.DataError` naming the row (1-based data row + 1 = file line)
     for an empty path or step, a path that uses another separator, negative or non-finite counts,
     value without conversions, or a path longer than ``max_length`` touches. Counts below
-    ``MIN_COUNT`` (1e-9) are treated as 0 (with their value, if the path has no other conversion
-    left the value is rejected): a subnormal count carrying a whole order's value would overflow
-    the value per conversion.
+    ``MIN_COUNT`` (1e-9) are treated as 0, so a path whose conversions are all below it and that
+    carries value is rejected: a subnormal count with a whole order's value would overflow the
+    value per conversion.
 
-    Parsing runs once per *distinct* path string, in Arrow: one split of all of them into a flat
-    token array, a dictionary encoding of the tokens (the channel table) and checks on the distinct
-    names only; no Python object per touch.
+    Parsing runs once per *distinct* path string, in Arrow and in blocks of ``BLOCK`` steps: a
+    split into a flat token array, a dictionary encoding of the tokens (the channel table) and
+    checks on the distinct names only; no Python object per touch.
     """
     missing = [c for c in ("path", "conversions") if c not in frame.columns]
     if missing:
@@ -173,10 +173,10 @@ def from_frame(
     # aggregate duplicate rows first so parsing runs once per distinct path string
     codes, uniq = pd.factorize(raw, sort=False)
     k = len(uniq)
-    if k == n:  # already one row per path (an aggregated table): codes are 0..n-1, no copies
-        c = conv
-        nl = np.zeros(k) if nulls is None else nulls
-        v = np.zeros(k) if value is None else value
+    if k == n:  # already one row per path (an aggregated table): codes are 0..n-1
+        c = _own(conv)
+        nl = np.zeros(k) if nulls is None else _own(nulls)
+        v = np.zeros(k) if value is None else _own(value)
     else:
         c = np.bincount(codes, weights=conv, minlength=k)
         nl = np.zeros(k) if nulls is None else np.bincount(codes, weights=nulls, minlength=k)
@@ -213,6 +213,11 @@ def _arrow_strings(values: np.ndarray) -> pa.Array:
     if out.null_count:
         out = pc.fill_null(out, "", memory_pool=_POOL)
     return out
+
+
+def _own(a: np.ndarray) -> np.ndarray:
+    """``a``, copied only when it is a view (e.g. of the caller's float column)."""
+    return a if a.flags.owndata else a.copy()
 
 
 def _zero_tiny(counts: np.ndarray) -> np.ndarray:
