@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+import scipy.sparse as sp
 
 from spendlab.errors import ConfigError
 from spendlab.measure.attribution.base import AttributionModel
@@ -26,18 +27,25 @@ class HeuristicModel(AttributionModel):
     def _weights(self, paths: PathCounts) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
-    def _credit_matrix(self, paths: PathCounts) -> np.ndarray:
+    def _step_shares(self, paths: PathCounts) -> tuple[np.ndarray, np.ndarray]:
+        """Path number and normalised weight (summing to 1 per path) of every step."""
         w = self._weights(paths).astype(float)
         pidx = paths.path_index
         total = np.bincount(pidx, weights=w, minlength=paths.n_paths)
-        w = w / total[pidx]
-        m = np.zeros((paths.n_paths, len(paths.channels)))
-        np.add.at(m, (pidx, paths.steps), w)
-        return m
+        return pidx, w / total[pidx]
+
+    def _credit_matrix(self, paths: PathCounts) -> sp.csr_matrix:
+        """Sparse (paths x channels): one entry per distinct (path, channel), no dense matrix."""
+        pidx, w = self._step_shares(paths)
+        shape = (paths.n_paths, len(paths.channels))
+        return sp.csr_matrix((w, (pidx, paths.steps)), shape=shape)  # duplicates are summed
 
     def _credit(self, paths: PathCounts) -> tuple[np.ndarray, np.ndarray]:
-        m = self._credit_matrix(paths)
-        return paths.conversions @ m, paths.value @ m
+        pidx, w = self._step_shares(paths)
+        n = len(paths.channels)
+        conv = np.bincount(paths.steps, weights=w * paths.conversions[pidx], minlength=n)
+        value = np.bincount(paths.steps, weights=w * paths.value[pidx], minlength=n)
+        return conv, value
 
 
 class FirstTouch(HeuristicModel):
