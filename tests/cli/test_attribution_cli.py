@@ -58,6 +58,21 @@ def test_errors_map_to_exit_codes(tmp_path, path_file):
     assert "unknown attribution model" in json.loads(r.stdout)["error"]["message"]
 
 
+def test_ordered_shapley_and_days_half_life_on_a_path_table(path_file):
+    r = invoke("attribution", "run", path_file, "-m", "shapley_ordered", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    pos = {(p["channel"], p["position"]): p["conversions"] for p in out["positions"]}
+    assert pos == {("a", 1): 0.5, ("b", 2): 0.5, ("b", 1): 0.0}  # b > null: no weight
+    r = invoke("attribution", "run", path_file, "-m", "time_decay", "--half-life-days", "7",
+               "--json")  # fmt: skip
+    assert r.exit_code == exit_codes.CONFIG
+    assert "path table has none" in json.loads(r.stdout)["error"]["message"]
+    r = invoke("attribution", "run", path_file, "-m", "time_decay", "--half-life", "1", "--json")
+    ch = {c["channel"]: c["conversions"] for c in json.loads(r.stdout)["channels"]}
+    assert ch == pytest.approx({"a": 1 / 3, "b": 2 / 3})
+
+
 @pytest.mark.slow
 def test_workspace_journeys_and_compare(tmp_path):
     ws = tmp_path / "ws"
@@ -82,6 +97,13 @@ def test_workspace_journeys_and_compare(tmp_path):
     assert r.exit_code == 0, r.output
     ch = {c["channel"]: c for c in json.loads(r.stdout)["channels"]}
     assert ch["email"]["conversions"] == 2 and ch["email"]["value"] == 70.0
+    # u1: paid_search 2 h and email 1 h before the conversion; half-life 1 h = 1/24 day
+    r = invoke("attribution", "run", "--workspace", ws, "-m", "time_decay",
+               "--half-life-days", 1 / 24, "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    ch = {c["channel"]: c for c in json.loads(r.stdout)["channels"]}
+    assert ch["paid_search"]["conversions"] == pytest.approx(1 / 3)
+    assert ch["email"]["value"] == pytest.approx(20 + 50 * 2 / 3)
     r = invoke("attribution", "compare", "--workspace", ws, "--json")
     assert r.exit_code == 0, r.output
     rows = pd.DataFrame(json.loads(r.stdout))

@@ -24,8 +24,8 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="markov, shapley, last_touch, first_touch, last_non_direct, linear, time_decay, "
-        "position, w_shaped or data_driven.",
+        help="markov, shapley, shapley_ordered, last_touch, first_touch, last_non_direct, "
+        "linear, time_decay, position, w_shaped or data_driven.",
     ),
 ]
 OrderOpt = Annotated[int, typer.Option("--order", min=1, max=4, help="Markov order (1-4).")]
@@ -36,23 +36,50 @@ LevelOpt = Annotated[float, typer.Option("--level", help="Interval level (defaul
 LookbackOpt = Annotated[
     float, typer.Option("--lookback-days", help="Journey lookback window (with --workspace).")
 ]
+HalfLifeOpt = Annotated[
+    float, typer.Option("--half-life", help="time_decay half-life in touches (path tables).")
+]
+HalfLifeDaysOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--half-life-days",
+        help="time_decay half-life in days, from touch times (needs --workspace).",
+    ),
+]
 GranOpt = Annotated[
     str, typer.Option("--granularity", help="channel or campaign (with --workspace).")
 ]
 
 
-def _paths(paths: Path | None, workspace: Path | None, lookback: float, granularity: str):  # type: ignore[no-untyped-def]
-    from spendlab.measure.attribution import JourneyConfig, build_paths, read_paths
+def _paths(  # type: ignore[no-untyped-def]
+    paths: Path | None,
+    workspace: Path | None,
+    lookback: float,
+    granularity: str,
+    *,
+    with_times: bool = False,
+):
+    from spendlab.measure.attribution import (
+        JourneyConfig,
+        build_journeys,
+        build_paths,
+        read_paths,
+    )
 
     if paths is not None and workspace is not None:
         raise ConfigError("give either a PATHS file or --workspace, not both")
     if paths is not None:
+        if with_times:
+            raise ConfigError(
+                "--half-life-days needs touch times and a path table has none; build journeys "
+                "from a workspace (--workspace) or give the half-life in touches (--half-life)"
+            )
         return read_paths(paths)
     from spendlab.data.warehouse import Warehouse
 
     cfg = JourneyConfig(lookback_days=lookback, granularity=granularity)
     with Warehouse.open(workspace_path(workspace), read_only=True) as wh:
-        return build_paths(wh, cfg)
+        return build_journeys(wh, cfg) if with_times else build_paths(wh, cfg)
 
 
 def run_cmd(
@@ -64,6 +91,8 @@ def run_cmd(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     lookback_days: LookbackOpt = 30.0,
     granularity: GranOpt = "channel",
+    half_life: HalfLifeOpt = 2.0,
+    half_life_days: HalfLifeDaysOpt = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -72,10 +101,21 @@ def run_cmd(
     def body() -> dict[str, Any]:
         from spendlab.measure.attribution import run_attribution
 
+        if half_life_days is not None and model != "time_decay":
+            raise ConfigError("--half-life-days applies to --model time_decay only")
         with status("Attributing", quiet=as_json):
-            p = _paths(paths, workspace, lookback_days, granularity)
+            p = _paths(
+                paths, workspace, lookback_days, granularity, with_times=half_life_days is not None
+            )
             return run_attribution(
-                p, model, order=order, bootstrap=bootstrap, level=level, seed=seed
+                p,
+                model,
+                order=order,
+                bootstrap=bootstrap,
+                level=level,
+                seed=seed,
+                half_life=half_life,
+                half_life_days=half_life_days,
             )
 
     result = run(body, as_json=as_json)

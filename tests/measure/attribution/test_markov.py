@@ -134,3 +134,31 @@ def test_transition_frame_rows_sum_to_one():
     p = paths([("a > b", 1, 3, 0), ("b > a > c", 2, 1, 0)])
     t = MarkovAttribution().fit(p).chain_.transition_frame()
     assert t.groupby("from")["probability"].sum().to_numpy() == pytest.approx(1.0)
+
+
+def test_block_by_block_parse_and_chain_equal_one_block(monkeypatch):
+    """Parsing and the chain run in blocks of BLOCK steps, states compacted by a lookup table or
+    by sorting, transitions counted densely or sparsely: every combination gives the same."""
+    import spendlab.measure.attribution.markov as markov_mod
+    import spendlab.measure.attribution.paths as paths_mod
+
+    rng = np.random.default_rng(11)
+    names = [f"ch{i}" for i in range(9)]
+    rows = [
+        (" > ".join(rng.choice(names, rng.integers(1, 7))), float(rng.integers(0, 4)), 2.0)
+        for _ in range(300)
+    ]
+    rows.append(("ch0", 1.0, 0.0))
+    frame = pd.DataFrame(rows, columns=["path", "conversions", "nulls"])
+    one = from_frame(frame)
+    expected = {k: MarkovAttribution(order=k).fit(one).removal_effects_ for k in (1, 2, 3)}
+    monkeypatch.setattr(paths_mod, "BLOCK", 7)
+    monkeypatch.setattr(markov_mod, "DENSE_CODES", 0)
+    monkeypatch.setattr(markov_mod, "DENSE_PAIRS", 0)
+    many = from_frame(frame)
+    assert len(paths_mod.blocks(many.offsets)) > 100
+    assert many.channels == one.channels
+    assert np.array_equal(many.steps, one.steps) and np.array_equal(many.offsets, one.offsets)
+    for k in (1, 2, 3):
+        got = MarkovAttribution(order=k).fit(many).removal_effects_
+        assert got == pytest.approx(expected[k], rel=1e-12)

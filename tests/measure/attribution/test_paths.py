@@ -77,3 +77,28 @@ def test_flat_layout():
     assert p.lengths.tolist() == [3, 1]
     assert p.position.tolist() == [0, 1, 2, 0]
     assert np.array_equal(p.channel_sets(), [0b011, 0b100])
+
+
+def test_raw_and_aggregated_tables_give_the_same_counts():
+    raw = table(["a > b", "b", "a > b", "c > a", "b"], [1, 0, 0, 1, 1], [0, 1, 1, 0, 0])
+    agg = raw.groupby("path", as_index=False)[["conversions", "nulls"]].sum()
+    one, two = from_frame(raw).to_frame(), from_frame(agg).to_frame()
+    merged = one.merge(two, on="path", suffixes=("_raw", "_agg"))
+    assert len(merged) == len(one) == len(two) == 3
+    assert (merged["conversions_raw"] == merged["conversions_agg"]).all()
+    assert (merged["nulls_raw"] == merged["nulls_agg"]).all()
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series(["a > b", "b", "b"], dtype="string[pyarrow]"),
+        pd.Categorical(["a > b", "b", "b"]),
+        pd.Series(["a > b", "b", "b"], dtype=object),
+    ],
+)
+def test_path_column_dtypes(column):
+    p = from_frame(pd.DataFrame({"path": column, "conversions": [1, 1, 1]}))
+    assert p.to_frame().set_index("path")["conversions"].to_dict() == {"a > b": 1, "b": 2}
+    numbers = from_frame(pd.DataFrame({"path": [1, 2, 1], "conversions": [1, 1, 2]}))
+    assert numbers.channels == ("1", "2") and numbers.total_conversions == 4

@@ -26,9 +26,16 @@ from spendlab.measure.attribution.heuristics import (
 )
 from spendlab.measure.attribution.markov import MarkovAttribution, MarkovChain
 from spendlab.measure.attribution.paths import PathCounts, from_frame, read_paths
-from spendlab.measure.attribution.shapley import ShapleyAttribution
+from spendlab.measure.attribution.shapley import OrderedShapley, ShapleyAttribution
 
-_LAZY = {"JourneyConfig", "build_paths", "journey_summary", "journey_table", "path_counts_expr"}
+_LAZY = {
+    "JourneyConfig",
+    "build_journeys",
+    "build_paths",
+    "journey_summary",
+    "journey_table",
+    "path_counts_expr",
+}
 
 
 def __getattr__(name: str) -> object:
@@ -51,11 +58,13 @@ __all__ = [
     "Linear",
     "MarkovAttribution",
     "MarkovChain",
+    "OrderedShapley",
     "PathCounts",
     "PositionBased",
     "ShapleyAttribution",
     "TimeDecay",
     "WShaped",
+    "build_journeys",
     "build_paths",
     "compare_models",
     "from_frame",

@@ -21,11 +21,12 @@ from spendlab.measure.attribution.heuristics import (
 )
 from spendlab.measure.attribution.markov import MarkovAttribution
 from spendlab.measure.attribution.paths import PathCounts
-from spendlab.measure.attribution.shapley import ShapleyAttribution
+from spendlab.measure.attribution.shapley import OrderedShapley, ShapleyAttribution
 
 MODELS = (
     "markov",
     "shapley",
+    "shapley_ordered",
     "last_touch",
     "first_touch",
     "last_non_direct",
@@ -37,16 +38,28 @@ MODELS = (
 )
 
 
-def make_model(name: str, *, order: int = 1, half_life: float = 2.0) -> AttributionModel:
-    """A model by its CLI name (see ``MODELS``)."""
+def make_model(
+    name: str,
+    *,
+    order: int = 1,
+    half_life: float = 2.0,
+    half_life_days: float | None = None,
+) -> AttributionModel:
+    """A model by its CLI name (see ``MODELS``). ``time_decay`` uses ``half_life_days`` when
+    given (journeys with touch times only), else ``half_life`` in touches."""
     factories: dict[str, Any] = {
         "markov": lambda: MarkovAttribution(order=order),
         "shapley": ShapleyAttribution,
+        "shapley_ordered": OrderedShapley,
         "last_touch": LastTouch,
         "first_touch": FirstTouch,
         "last_non_direct": LastNonDirect,
         "linear": Linear,
-        "time_decay": lambda: TimeDecay(half_life=half_life),
+        "time_decay": lambda: (
+            TimeDecay(half_life=half_life)
+            if half_life_days is None
+            else TimeDecay(half_life=half_life_days, unit="days")
+        ),
         "position": PositionBased,
         "w_shaped": WShaped,
         "data_driven": DataDrivenAttribution,
@@ -64,9 +77,13 @@ def run_attribution(
     bootstrap: int = 0,
     level: float = 0.9,
     seed: int = 0,
+    half_life: float = 2.0,
+    half_life_days: float | None = None,
 ) -> dict[str, Any]:
     """Fit one model (and optionally bootstrap it); JSON-ready result (see ``to_dict``)."""
-    m = make_model(model, order=order).fit(paths)
+    m = make_model(model, order=order, half_life=half_life, half_life_days=half_life_days).fit(
+        paths
+    )
     if bootstrap:
         m.bootstrap(bootstrap, level=level, seed=seed)
     return m.to_dict()

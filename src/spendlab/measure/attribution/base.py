@@ -29,9 +29,10 @@ class AttributionModel:
     def _credit(self, paths: PathCounts) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
         raise NotImplementedError
 
-    def _credit_matrix(self, paths: PathCounts) -> np.ndarray | None:
-        """Per-path credit weights (paths x channels, rows sum to 1) when credit is linear in the
-        counts; lets the bootstrap run as one matrix product. ``None`` otherwise."""
+    def _credit_matrix(self, paths: PathCounts) -> Any:
+        """Per-path credit weights (paths x channels, rows sum to 1; dense or scipy sparse) when
+        credit is linear in the counts; lets the bootstrap run as one matrix product. ``None``
+        otherwise."""
         return None
 
     def fit(self, paths: PathCounts) -> AttributionModel:

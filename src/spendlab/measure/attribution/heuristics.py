@@ -3,8 +3,8 @@
 path's conversions and value are split by them. All vectorised over the flat steps.
 
 Time decay on path tables has no timestamps: its half-life is in touches (the touch ``k`` steps
-before the conversion weighs ``2 ** (-k / half_life)``). Build journeys with
-``JourneyConfig(granularity=...)`` from the warehouse for per-journey timing statistics.
+before the conversion weighs ``2 ** (-k / half_life)``). With journeys built from the warehouse
+with their touch times (``build_journeys``) the half-life can be in days (``unit="days"``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+import scipy.sparse as sp
 
 from spendlab.errors import ConfigError
 from spendlab.measure.attribution.base import AttributionModel
@@ -26,18 +27,25 @@ class HeuristicModel(AttributionModel):
     def _weights(self, paths: PathCounts) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
-    def _credit_matrix(self, paths: PathCounts) -> np.ndarray:
+    def _step_shares(self, paths: PathCounts) -> tuple[np.ndarray, np.ndarray]:
+        """Path number and normalised weight (summing to 1 per path) of every step."""
         w = self._weights(paths).astype(float)
         pidx = paths.path_index
         total = np.bincount(pidx, weights=w, minlength=paths.n_paths)
-        w = w / total[pidx]
-        m = np.zeros((paths.n_paths, len(paths.channels)))
-        np.add.at(m, (pidx, paths.steps), w)
-        return m
+        return pidx, w / total[pidx]
+
+    def _credit_matrix(self, paths: PathCounts) -> sp.csr_matrix:
+        """Sparse (paths x channels): one entry per distinct (path, channel), no dense matrix."""
+        pidx, w = self._step_shares(paths)
+        shape = (paths.n_paths, len(paths.channels))
+        return sp.csr_matrix((w, (pidx, paths.steps)), shape=shape)  # duplicates are summed
 
     def _credit(self, paths: PathCounts) -> tuple[np.ndarray, np.ndarray]:
-        m = self._credit_matrix(paths)
-        return paths.conversions @ m, paths.value @ m
+        pidx, w = self._step_shares(paths)
+        n = len(paths.channels)
+        conv = np.bincount(paths.steps, weights=w * paths.conversions[pidx], minlength=n)
+        value = np.bincount(paths.steps, weights=w * paths.value[pidx], minlength=n)
+        return conv, value
 
 
 class FirstTouch(HeuristicModel):
@@ -83,18 +91,39 @@ class Linear(HeuristicModel):
 
 
 class TimeDecay(HeuristicModel):
-    """Weight ``2 ** (-k / half_life)`` for the touch ``k`` steps before the conversion."""
+    """Weight ``2 ** (-age / half_life)`` per touch.
+
+    ``unit="touches"`` (default): the age of the touch ``k`` steps before the conversion is ``k``;
+    works on any path table. ``unit="days"``: the age is the time from the touch to the
+    conversion (or, for a null journey, to its last touch) in days; it needs journeys built with
+    touch times (:func:`~spendlab.measure.attribution.journeys.build_journeys`, the CLI's
+    ``--workspace`` with ``--half-life-days``): path tables carry no timestamps.
+    """
 
     name = "time_decay"
 
-    def __init__(self, half_life: float = 2.0) -> None:
+    def __init__(self, half_life: float = 2.0, unit: str = "touches") -> None:
+        if unit not in ("touches", "days"):
+            raise ConfigError(f"unit = {unit!r}; use 'touches' or 'days'")
         if not half_life > 0:
-            raise ConfigError(f"half_life = {half_life}; give a positive number of touches")
+            raise ConfigError(f"half_life = {half_life}; give a positive number of {unit}")
         self.half_life = half_life
+        self.unit = unit
 
     def _weights(self, paths: PathCounts) -> np.ndarray:
-        k = paths.lengths[paths.path_index] - 1 - paths.position
-        return np.exp2(-k / self.half_life)
+        if self.unit == "touches":
+            k = paths.lengths[paths.path_index] - 1 - paths.position
+            return np.exp2(-k / self.half_life)
+        if paths.ages is None:
+            raise ConfigError(
+                "time decay with a half-life in days needs touch times, and a path table has "
+                "none; build journeys from the workspace (build_journeys, or --workspace with "
+                "--half-life-days), or give the half-life in touches (--half-life)"
+            )
+        # relative to the youngest touch of the path, so long ages cannot underflow to 0 / 0
+        youngest = np.full(paths.n_paths, np.inf)
+        np.minimum.at(youngest, paths.path_index, paths.ages)
+        return np.exp2(-(paths.ages - youngest[paths.path_index]) / self.half_life)
 
 
 class PositionBased(HeuristicModel):

@@ -27,7 +27,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from spendlab.errors import ConfigError
+from spendlab.errors import ConfigError, DataError
 from spendlab.measure.attribution.paths import SEPARATOR, PathCounts, from_frame
 
 
@@ -69,9 +69,13 @@ def _tables(source: object) -> tuple[ir.Table, ir.Table]:
     return tp, cv
 
 
-def journey_table(source: object, config: JourneyConfig = JourneyConfig()) -> ir.Table:
+def journey_table(
+    source: object, config: JourneyConfig = JourneyConfig(), *, with_touches: bool = False
+) -> ir.Table:
     """One row per journey: ``journey``, ``user_id``, ``path``, ``touches``, ``first_touch``,
-    ``end`` (conversion time, or last touch for nulls), ``conversions``, ``nulls``, ``value``.
+    ``end`` (conversion time, or last touch for nulls), ``conversions``, ``nulls``, ``value``;
+    with ``with_touches`` also ``steps`` (array of the touches' labels, in order) and ``ages``
+    (array of days from each touch to ``end``).
 
     ``source``: a :class:`~spendlab.data.warehouse.Warehouse` or a ``(touchpoints, conversions)``
     pair of Ibis tables with the canonical columns.
@@ -133,12 +137,21 @@ def journey_table(source: object, config: JourneyConfig = JourneyConfig()) -> ir
         back = ibis.window(group_by="journey", order_by=[ibis.desc("ts"), ibis.desc("step")])
         steps = steps.mutate(k=ibis.row_number().over(back))
         steps = steps.filter(steps.k < config.last_n).drop("k")
+    touch_order = [steps.ts, steps.step]
+    extra = {}
+    if with_touches:
+        age = (steps.end.epoch_seconds() - steps.ts.epoch_seconds()).cast("float64") / 86400.0
+        extra = {
+            "steps": steps.step.collect(order_by=touch_order),
+            "ages": age.collect(order_by=touch_order),
+        }
     agg = steps.group_by("journey").aggregate(
         user_id=steps.user_id.max(),
-        path=steps.step.group_concat(SEPARATOR, order_by=[steps.ts, steps.step]),
+        path=steps.step.group_concat(SEPARATOR, order_by=touch_order),
         touches=steps.count(),
         first_touch=steps.ts.min(),
         end_null=steps.end.max(),
+        **extra,
     )
     out = agg.left_join(conv_rows.select("journey", "end", "conversions", "value"),
                         agg.journey == conv_rows.journey)  # fmt: skip
@@ -148,6 +161,7 @@ def journey_table(source: object, config: JourneyConfig = JourneyConfig()) -> ir
         "path",
         "touches",
         "first_touch",
+        *(["steps", "ages"] if with_touches else []),
         end=ibis.coalesce(out.end, out.end_null),
         conversions=out.conversions.fill_null(0.0),
         nulls=ibis.ifelse(out.conversions.isnull(), 1.0, 0.0),
@@ -168,6 +182,38 @@ def build_paths(source: object, config: JourneyConfig = JourneyConfig()) -> Path
     """Aggregate journeys in the warehouse and return :class:`PathCounts`."""
     frame = path_counts_expr(source, config).to_pandas()
     return from_frame(frame, source="journeys", max_length=10**9)
+
+
+def build_journeys(source: object, config: JourneyConfig = JourneyConfig()) -> PathCounts:
+    """One entry per journey (not aggregated by path) with the age in days of every touch
+    (``PathCounts.ages``): what time decay with a half-life in days needs. Every model accepts
+    it; the bootstrap then resamples journeys. Only the journeys' touch lists come back from the
+    warehouse (Arrow), no path strings are parsed."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    jt = journey_table(source, config, with_touches=True)
+    t = jt.select("steps", "ages", "conversions", "nulls", "value").to_pyarrow()
+    if t.num_rows == 0:
+        raise DataError("no journeys: the workspace has no touchpoints in the lookback window")
+    steps = pa.concat_arrays(t.column("steps").chunks)
+    ages = pa.concat_arrays(t.column("ages").chunks)
+    offsets = pc.list_value_length(steps).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(offsets)])
+    tokens = pc.dictionary_encode(pc.list_flatten(steps))
+    names = [str(x).strip() for x in tokens.dictionary.to_pylist()]
+    index: dict[str, int] = {}
+    lut = np.array([index.setdefault(x, len(index)) for x in names], dtype=np.int32)
+    return PathCounts(
+        channels=tuple(index),
+        steps=lut[tokens.indices.to_numpy(zero_copy_only=False)],
+        offsets=offsets,
+        conversions=t.column("conversions").to_numpy().astype(float),
+        nulls=t.column("nulls").to_numpy().astype(float),
+        value=t.column("value").to_numpy().astype(float),
+        ages=pc.list_flatten(ages).to_numpy(zero_copy_only=False).astype(float),
+    )
 
 
 def journey_summary(source: object, config: JourneyConfig = JourneyConfig()) -> dict[str, float]:

@@ -24,7 +24,31 @@ import scipy.sparse.linalg as spla
 
 from spendlab.errors import ConfigError, DataError
 from spendlab.measure.attribution.base import AttributionModel, _frame
-from spendlab.measure.attribution.paths import PathCounts
+from spendlab.measure.attribution.paths import PathCounts, blocks
+
+#: State codes up to this many are compacted with a lookup table, larger ones by sorting.
+DENSE_CODES = 1 << 20
+#: Chains with up to this many (from, to) cells count transitions densely, larger ones sparsely.
+DENSE_PAIRS = 1 << 18
+
+
+def _codes(paths: PathCounts, a: int, b: int, order: int, base: int) -> np.ndarray:
+    """State code of every step of paths ``[a, b)``: ``sum_j digit_j * base**j`` with
+    ``digit_j`` = channel + 1 of the touch ``j`` steps back (0 before the path's start)."""
+    lo, hi = int(paths.offsets[a]), int(paths.offsets[b])
+    steps = paths.steps[lo:hi]
+    code = steps.astype(np.int64) + 1
+    if order > 1:
+        lengths = np.diff(paths.offsets[a : b + 1])
+        pos = np.arange(hi - lo) - np.repeat(paths.offsets[a:b] - lo, lengths)
+        digit = np.empty(hi - lo, dtype=np.int64)
+        for j in range(1, order):
+            digit[:j] = 0
+            np.add(steps[:-j], 1, out=digit[j:])
+            digit[pos < j] = 0
+            digit *= base**j
+            code += digit
+    return code
 
 
 class MarkovChain:
@@ -37,39 +61,73 @@ class MarkovChain:
         base = n_ch + 1
         if base**order >= 2**62:
             raise ConfigError(f"{n_ch} channels at order {order} overflow the state encoding")
-        steps, pos = paths.steps, paths.position
-        code = np.zeros(steps.size, dtype=np.int64)
-        window = np.zeros((steps.size, order), dtype=np.int64)  # channel + 1, 0 = none
-        for j in range(order):
-            ok = pos >= j
-            src = np.arange(steps.size) - j
-            digit = np.where(ok, steps[np.where(ok, src, 0)] + 1, 0)
-            window[:, j] = digit
-            code += digit * base**j
-        uniq, state = np.unique(code, return_inverse=True)
-        first_of = np.zeros(uniq.size, dtype=np.int64)
-        first_of[state[::-1]] = np.arange(steps.size)[::-1]
+        space = base**order
+        dense = space <= DENSE_CODES  # small code space: compact states by a lookup table
+        parts = blocks(paths.offsets)
+        # pass 1: which states occur
+        present = np.zeros(space if dense else 0, dtype=bool)
+        found = []
+        for a, b in parts:
+            code = _codes(paths, a, b, order, base)
+            if dense:
+                present[code] = True
+            else:
+                found.append(np.unique(code))
+        if dense:
+            uniq = np.flatnonzero(present)
+            lut = (np.cumsum(present, dtype=np.int64) - 1).astype(np.int32)
+            del present
+        else:
+            uniq = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+        del found
         self.order = order
         self.channels = paths.channels
-        self.window = window[first_of]  # per state: most recent channel first
+        # per state: channel + 1 of the most recent touch first, 0 = none
+        self.window = np.stack([(uniq // base**j) % base for j in range(order)], axis=1)
         n_s = uniq.size
         self.n_states = n_s
         # transient indices: 0 = start, 1..n_s = states
-        weight = paths.conversions + paths.nulls
-        pidx = paths.path_index
-        starts = paths.offsets[:-1]
-        ends = paths.offsets[1:] - 1
-        inner = np.ones(steps.size, dtype=bool)
-        inner[ends] = False
-        src = np.concatenate([np.zeros(starts.size, dtype=np.int64), state[inner] + 1])
-        dst = np.concatenate([state[starts] + 1, state[np.flatnonzero(inner) + 1] + 1])
-        w = np.concatenate([weight, weight[pidx[inner]]])
         n_t = n_s + 1
-        counts = sp.coo_matrix((w, (src, dst)), shape=(n_t, n_t)).tocsr()
+        weight = paths.conversions + paths.nulls
+        first = np.empty(paths.n_paths, dtype=np.int64)
+        last = np.empty(paths.n_paths, dtype=np.int64)
+        small = n_t * n_t <= DENSE_PAIRS  # dense bincount of (from, to) pairs
+        pairs = np.zeros(n_t * n_t if small else 0)
+        counts = sp.csr_matrix((n_t, n_t))
+        # pass 2: transitions within paths, block by block
+        for a, b in parts:
+            code = _codes(paths, a, b, order, base)
+            state = (lut[code] if dense else np.searchsorted(uniq, code)).astype(np.int64) + 1
+            del code
+            off = paths.offsets[a : b + 1] - paths.offsets[a]
+            first[a:b] = state[off[:-1]]
+            last[a:b] = state[off[1:] - 1]
+            inner = np.ones(state.size, dtype=bool)
+            inner[off[1:] - 1] = False
+            idx = np.flatnonzero(inner)
+            del inner
+            w = np.repeat(weight[a:b], np.diff(off))[idx]
+            src, dst = state[idx], state[idx + 1]
+            del state, idx
+            if small:
+                pairs += np.bincount(src * n_t + dst, weights=w, minlength=n_t * n_t)
+            else:
+                counts = counts + sp.coo_matrix((w, (src, dst)), shape=(n_t, n_t)).tocsr()
+            del src, dst, w
+        if small:
+            counts = sp.csr_matrix(pairs.reshape(n_t, n_t))
+            del pairs
+        # start -> first state, weighted by the path's journeys
+        start = sp.coo_matrix(
+            (weight, (np.zeros(first.size, dtype=np.int64), first)), shape=(n_t, n_t)
+        )
+        counts = (counts + start.tocsr()).tocsr()
         counts.sum_duplicates()
-        conv = np.bincount(state[ends] + 1, weights=paths.conversions, minlength=n_t)
-        nulls = np.bincount(state[ends] + 1, weights=paths.nulls, minlength=n_t)
-        value = np.bincount(state[ends] + 1, weights=paths.value, minlength=n_t)
+        counts.eliminate_zeros()
+        conv = np.bincount(last, weights=paths.conversions, minlength=n_t)
+        nulls = np.bincount(last, weights=paths.nulls, minlength=n_t)
+        value = np.bincount(last, weights=paths.value, minlength=n_t)
+        del first, last
         out = np.asarray(counts.sum(axis=1)).ravel() + conv + nulls
         inv = np.divide(1.0, out, out=np.zeros(n_t), where=out > 0)
         self.counts = counts

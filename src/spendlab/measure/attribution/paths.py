@@ -16,21 +16,31 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from spendlab.errors import DataError
 
 SEPARATOR = " > "
 #: Longest accepted path (touches); longer ones are almost surely a bot or a parsing error.
 MAX_PATH_LENGTH = 1000
+#: Counts below this are 0: a subnormal count carrying a value overflows value per conversion.
+MIN_COUNT = 1e-9
 _ARROWS = ("->", "→", ">")  # never inside a name when the separator is " > "
 _OTHER_SEPARATORS = ("|", ",", ";", "\t")
+# the parse's Arrow buffers go to malloc, which hands large blocks back at once; Arrow's default
+# pool (mimalloc/jemalloc) keeps freed pages resident, which shows as peak memory later in a fit
+_POOL = pa.system_memory_pool()
+#: Steps (or paths) per block when parsing and fitting: bounds the temporary memory.
+BLOCK = 1 << 15
 
 
 @dataclass(frozen=True)
 class PathCounts:
     """Unique paths with conversions, nulls and value.
 
-    ``channels``: names, indexed by the ints in ``steps``. ``steps``/``offsets``: flat paths.
+    ``channels``: names, indexed by the ints in ``steps`` (int32). ``steps``/``offsets`` (int64):
+    flat paths.
     ``conversions``, ``nulls``, ``value``: float arrays, one entry per path.
     """
 
@@ -40,6 +50,9 @@ class PathCounts:
     conversions: np.ndarray
     nulls: np.ndarray
     value: np.ndarray
+    #: Days from every touch to the journey's end (conversion, or last touch of a null journey),
+    #: aligned with ``steps``; only for journeys built with touch times (``build_journeys``).
+    ages: np.ndarray | None = None
 
     @property
     def n_paths(self) -> int:
@@ -90,10 +103,12 @@ class PathCounts:
         self, conversions: np.ndarray, nulls: np.ndarray, value: np.ndarray
     ) -> PathCounts:
         """The same paths with other counts (used by the bootstrap)."""
-        return PathCounts(self.channels, self.steps, self.offsets, conversions, nulls, value)
+        return PathCounts(
+            self.channels, self.steps, self.offsets, conversions, nulls, value, self.ages
+        )
 
     def merge(self, other: PathCounts) -> PathCounts:
-        """Add two path counts (same path -> counts added)."""
+        """Add two path counts (same path -> counts added; touch times are dropped)."""
         return from_frame(pd.concat([self.to_frame(), other.to_frame()], ignore_index=True))
 
     def channel_sets(self) -> np.ndarray:
@@ -125,7 +140,14 @@ def from_frame(
 
     Raises :class:`~spendlab.errors.DataError` naming the row (1-based data row + 1 = file line)
     for an empty path or step, a path that uses another separator, negative or non-finite counts,
-    value without conversions, or a path longer than ``max_length`` touches.
+    value without conversions, or a path longer than ``max_length`` touches. Counts below
+    ``MIN_COUNT`` (1e-9) are treated as 0, so a path whose conversions are all below it and that
+    carries value is rejected: a subnormal count with a whole order's value would overflow the
+    value per conversion.
+
+    Parsing runs once per *distinct* path string, in Arrow and in blocks of ``BLOCK`` steps: a
+    split into a flat token array, a dictionary encoding of the tokens (the channel table) and
+    checks on the distinct names only; no Python object per touch.
     """
     missing = [c for c in ("path", "conversions") if c not in frame.columns]
     if missing:
@@ -136,105 +158,205 @@ def from_frame(
         )
     n = len(frame)
     conv = _numeric(frame, "conversions", source)
-    nulls = _numeric(frame, "nulls", source) if "nulls" in frame.columns else np.zeros(n)
-    value = _numeric(frame, "value", source) if "value" in frame.columns else np.zeros(n)
+    nulls = _numeric(frame, "nulls", source) if "nulls" in frame.columns else None
+    value = _numeric(frame, "value", source) if "value" in frame.columns else None
     if n == 0:
         raise _fail(f"{source} has no rows", "give at least one path")
     raw = frame["path"]
-    if raw.isna().any():
-        row = int(np.flatnonzero(raw.isna().to_numpy())[0])
+    isna = raw.isna().to_numpy()
+    if isna.any():
+        row = int(np.flatnonzero(isna)[0])
         raise _fail(
             f"row {row + 2}: path is empty", "drop the row or give its touches", f"{source}: "
         )
-    # aggregate duplicates first so parsing runs once per unique path
+    del isna
+    # aggregate duplicate rows first so parsing runs once per distinct path string
     codes, uniq = pd.factorize(raw, sort=False)
     k = len(uniq)
-    agg = pd.DataFrame(
-        {
-            "path": np.asarray(uniq, dtype=object),
-            "c": np.bincount(codes, weights=conv, minlength=k),
-            "n": np.bincount(codes, weights=nulls, minlength=k),
-            "v": np.bincount(codes, weights=value, minlength=k),
-        }
+    if k == n:  # already one row per path (an aggregated table): codes are 0..n-1
+        c = _own(conv)
+        nl = np.zeros(k) if nulls is None else _own(nulls)
+        v = np.zeros(k) if value is None else _own(value)
+    else:
+        c = np.bincount(codes, weights=conv, minlength=k)
+        nl = np.zeros(k) if nulls is None else np.bincount(codes, weights=nulls, minlength=k)
+        v = np.zeros(k) if value is None else np.bincount(codes, weights=value, minlength=k)
+    del conv, nulls, value
+    return _parse(
+        np.asarray(uniq, dtype=object),
+        c,
+        nl,
+        v,
+        _FirstRow(codes),
+        separator=separator,
+        max_length=max_length,
+        source=source,
     )
-    stripped = agg["path"].astype(str).str.strip()
-    if not stripped.equals(agg["path"]):
-        agg = agg.assign(path=stripped).groupby("path", sort=False, as_index=False).sum()
-    first_row = _RowFinder(raw)
-    paths = agg["path"].tolist()
-    bad_value = (agg["v"].to_numpy() > 0) & (agg["c"].to_numpy() <= 0)
+
+
+def blocks(offsets: np.ndarray, size: int | None = None) -> list[tuple[int, int]]:
+    """Path ranges ``[a, b)`` of about ``size`` (default ``BLOCK``) steps each, at least one path
+    per range: lets parsing and fitting work block by block with bounded temporary memory."""
+    size = size or BLOCK
+    n = offsets.size - 1
+    cuts = np.searchsorted(offsets, np.arange(size, int(offsets[-1]), size), side="left")
+    bounds = np.unique(np.concatenate([[0], np.clip(cuts, 0, n), [n]]).astype(np.int64))
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+
+
+def _arrow_strings(values: np.ndarray) -> pa.Array:
+    """Path strings as one Arrow string array (non-strings, e.g. numbers, as text)."""
+    try:
+        out = pa.array(values, type=pa.large_string(), from_pandas=True, memory_pool=_POOL)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        out = pa.array([str(x) for x in values], type=pa.large_string(), memory_pool=_POOL)
+    if out.null_count:
+        out = pc.fill_null(out, "", memory_pool=_POOL)
+    return out
+
+
+def _own(a: np.ndarray) -> np.ndarray:
+    """``a``, copied only when it is a view (e.g. of the caller's float column)."""
+    return a if a.flags.owndata else a.copy()
+
+
+def _zero_tiny(counts: np.ndarray) -> np.ndarray:
+    """Counts in (0, MIN_COUNT) set to 0 (a copy only when there are any)."""
+    tiny = (counts > 0) & (counts < MIN_COUNT)
+    return np.where(tiny, 0.0, counts) if tiny.any() else counts
+
+
+class _FirstRow:
+    """0-based first row of distinct path ``i`` (computed only when an error needs it)."""
+
+    def __init__(self, codes: np.ndarray) -> None:
+        self.codes = codes
+
+    def __getitem__(self, i: int) -> int:
+        return int(np.argmax(self.codes == i))
+
+
+def _parse(
+    uniq: np.ndarray,
+    conv: np.ndarray,
+    nulls: np.ndarray,
+    value: np.ndarray,
+    rows: _FirstRow,
+    *,
+    separator: str,
+    max_length: int,
+    source: str,
+) -> PathCounts:
+    """Distinct path strings -> flat channel ids, in blocks (two passes: lengths, then tokens)."""
+    where = f"{source}: "
+    conv, nulls = _zero_tiny(conv), _zero_tiny(nulls)
+    bad_value = (value > 0) & (conv <= 0)
     if bad_value.any():
-        p = paths[int(np.flatnonzero(bad_value)[0])]
+        i = int(np.flatnonzero(bad_value)[0])
         raise _fail(
-            f"row {int(first_row[p]) + 2}: path {p[:80]!r} has value but no conversions",
+            f"row {rows[i] + 2}: path {str(uniq[i])[:80]!r} has value but no conversions "
+            f"(conversions below {MIN_COUNT:g} count as 0)",
             "value is the total conversion value of the path's conversions; fix the counts",
-            f"{source}: ",
+            where,
         )
-    if not any(separator in p for p in paths):
+    k = uniq.size
+    lengths = np.empty(k, dtype=np.int64)
+    for a in range(0, k, BLOCK):
+        text = _arrow_strings(uniq[a : a + BLOCK])
+        lengths[a : a + BLOCK] = pc.count_substring(text, separator, memory_pool=_POOL).to_numpy()
+    lengths += 1
+    if not (lengths > 1).any():
+        strings = [str(p) for p in uniq]
         for other in _OTHER_SEPARATORS:
-            hits = [p for p in paths if other in p]
-            if len(hits) > len(paths) / 2:
+            hits = [i for i, p in enumerate(strings) if other in p]
+            if len(hits) > k / 2:
                 raise _fail(
                     f"no path uses the separator {separator!r} but {len(hits):,} paths contain "
-                    f"{other!r} (e.g. row {int(first_row[hits[0]]) + 2}: {hits[0][:80]!r})",
+                    f"{other!r} (e.g. row {rows[hits[0]] + 2}: {strings[hits[0]][:80]!r})",
                     f"separate channel names with {separator!r} or pass separator={other!r}",
-                    f"{source}: ",
+                    where,
                 )
-    arrows = [a for a in (*_ARROWS, separator.strip()) if a]
-    # vectorised parse: one split of all paths joined, then checks on the distinct names only
-    lengths = np.fromiter((p.count(separator) + 1 for p in paths), dtype=np.int64, count=len(paths))
+        del strings
     too_long = np.flatnonzero(lengths > max_length)
     if too_long.size:
-        p = paths[int(too_long[0])]
+        i = int(too_long[0])
         raise _fail(
-            f"row {int(first_row[p]) + 2}: path has {int(lengths[too_long[0]]):,} touches "
-            f"(limit {max_length:,})",
+            f"row {rows[i] + 2}: path has {int(lengths[i]):,} touches (limit {max_length:,})",
             "truncate paths with last_n (JourneyConfig) or raise max_length",
-            f"{source}: ",
+            where,
         )
-    parts = separator.join(paths).split(separator)
-    codes, names = pd.factorize(np.asarray(parts, dtype=object))
-    clean = [str(x).strip() for x in names]
-    for k, name in enumerate(clean):
-        problem = None
-        if not name:
-            problem = "is empty or has an empty step"
-        else:
-            other = next((a for a in arrows if a in name), None)
-            if other is not None:
-                problem = f"uses separator {other!r}"
-        if problem:
-            step = int(np.flatnonzero(codes == k)[0])
-            p = paths[int(np.searchsorted(np.cumsum(lengths), step, side="right"))]
-            raise _fail(
-                f"row {int(first_row[p]) + 2}: path {p[:80]!r} {problem}",
-                f"separate channel names with {separator!r} (space, '>', space) "
-                "and drop empty paths",
-                f"{source}: ",
-            )
-    index: dict[str, int] = {}
-    remap = np.array([index.setdefault(name, len(index)) for name in clean], dtype=np.int64)
-    steps = remap[codes] if codes.size else np.zeros(0, dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    return PathCounts(
-        channels=tuple(index),
-        steps=np.asarray(steps, dtype=np.int64),
-        offsets=np.asarray(offsets, dtype=np.int64),
-        conversions=agg["c"].to_numpy(dtype=float),
-        nulls=agg["n"].to_numpy(dtype=float),
-        value=agg["v"].to_numpy(dtype=float),
+    offsets = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    del lengths
+    steps = np.empty(int(offsets[-1]), dtype=np.int32)
+    arrows = [x for x in (*_ARROWS, separator.strip()) if x]
+    token_id: dict[str, int] = {}  # raw token -> channel id
+    index: dict[str, int] = {}  # clean (stripped) name -> channel id
+    for a, b in blocks(offsets):
+        split = pc.split_pattern(_arrow_strings(uniq[a:b]), pattern=separator, memory_pool=_POOL)
+        tokens = pc.dictionary_encode(split.values, memory_pool=_POOL)
+        del split
+        local = tokens.dictionary.to_pylist()
+        codes = tokens.indices.to_numpy()
+        del tokens
+        for j, name in enumerate(local):
+            if name in token_id:
+                continue
+            clean = name.strip()
+            problem = None
+            if not clean:
+                problem = "is empty or has an empty step"
+            else:
+                other = next((x for x in arrows if x in clean), None)
+                if other is not None:
+                    problem = f"uses separator {other!r}"
+            if problem:
+                step = int(offsets[a]) + int(np.argmax(codes == j))
+                i = int(np.searchsorted(offsets, step, side="right")) - 1
+                raise _fail(
+                    f"row {rows[i] + 2}: path {str(uniq[i])[:80]!r} {problem}",
+                    f"separate channel names with {separator!r} (space, '>', space) "
+                    "and drop empty paths",
+                    where,
+                )
+            token_id[name] = index.setdefault(clean, len(index))
+        lut = np.array([token_id[name] for name in local], dtype=np.int32)
+        steps[offsets[a] : offsets[b]] = lut[codes]
+        del codes
+    if len(index) < len(token_id):
+        # names equal up to surrounding spaces: distinct strings may now be the same path
+        return _dedupe(tuple(index), steps, offsets, conv, nulls, value)
+    return PathCounts(tuple(index), steps, offsets, conv, nulls, value)
+
+
+def _dedupe(
+    channels: tuple[str, ...],
+    steps: np.ndarray,
+    offsets: np.ndarray,
+    conv: np.ndarray,
+    nulls: np.ndarray,
+    value: np.ndarray,
+) -> PathCounts:
+    """Merge paths with the same step sequence (rare: only after trimming spaces off names)."""
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(steps))
+    keys = pc.binary_join(
+        pc.cast(lists, pa.large_list(pa.large_string())), pa.scalar(" ", pa.large_string())
     )
-
-
-class _RowFinder:
-    """0-based first row of a (stripped) path, computed only when an error needs it."""
-
-    def __init__(self, raw: pd.Series) -> None:
-        self.raw = raw
-
-    def __getitem__(self, path: str) -> int:
-        hits = np.flatnonzero(self.raw.astype(str).str.strip().to_numpy() == path)
-        return int(hits[0]) if hits.size else -1
+    codes, first = pd.factorize(keys.to_numpy(zero_copy_only=False), sort=False)
+    k = first.size
+    starts = np.full(k, -1, dtype=np.int64)
+    starts[codes[::-1]] = np.arange(codes.size)[::-1]  # first path of each group
+    lengths = np.diff(offsets)[starts]
+    new_offsets = np.concatenate([[0], np.cumsum(lengths)])
+    take = np.repeat(offsets[starts] - new_offsets[:-1], lengths) + np.arange(new_offsets[-1])
+    return PathCounts(
+        channels,
+        steps[take],
+        new_offsets.astype(np.int64),
+        np.bincount(codes, weights=conv, minlength=k),
+        np.bincount(codes, weights=nulls, minlength=k),
+        np.bincount(codes, weights=value, minlength=k),
+    )
 
 
 def _numeric(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:

@@ -12,6 +12,7 @@ from spendlab.app.api.deps import StateDep, Viewer
 from spendlab.measure.attribution import (
     MODELS,
     JourneyConfig,
+    build_journeys,
     build_paths,
     compare_models,
     run_attribution,
@@ -30,21 +31,45 @@ class AttributionIn(BaseModel):
     lookback_days: float = Field(30.0, gt=0, le=365)
     granularity: Literal["channel", "campaign"] = "channel"
     drop_channels: list[str] = Field(default_factory=list, max_length=50)
+    half_life_days: float | None = Field(
+        None, gt=0, le=365, description="time_decay only: half-life in days from touch times"
+    )
 
 
-def paths_of(state, workspace: str, lookback_days: float, granularity: str, drop: list[str]):
+def paths_of(
+    state,
+    workspace: str,
+    lookback_days: float,
+    granularity: str,
+    drop: list[str],
+    *,
+    with_times: bool = False,
+):
     config = JourneyConfig(
         lookback_days=lookback_days, granularity=granularity, drop_channels=tuple(drop)
     )
     with state.workspaces.warehouse(workspace) as wh:
-        return build_paths(wh, config)
+        return build_journeys(wh, config) if with_times else build_paths(wh, config)
 
 
 @router.post("", summary="Run one attribution model on the workspace's journeys")
 def attribute(workspace: str, body: AttributionIn, _: Viewer, state: StateDep) -> dict[str, Any]:
-    paths = paths_of(state, workspace, body.lookback_days, body.granularity, body.drop_channels)
+    days = body.half_life_days if body.model == "time_decay" else None
+    paths = paths_of(
+        state,
+        workspace,
+        body.lookback_days,
+        body.granularity,
+        body.drop_channels,
+        with_times=days is not None,
+    )
     return run_attribution(
-        paths, body.model, order=body.order, bootstrap=body.bootstrap, level=body.level
+        paths,
+        body.model,
+        order=body.order,
+        bootstrap=body.bootstrap,
+        level=body.level,
+        half_life_days=days,
     )
 
 
