@@ -75,7 +75,11 @@ def campaign_days(
     df = g.order_by([*KEYS, "date"]).to_pandas()
     if df.empty:
         first = wh.table("ad_performance").date.min().to_pandas()
-        when = "no ad_performance rows at all" if first is None else f"data starts {first}"
+        when = (
+            "no ad_performance rows at all"
+            if first is None or pd.isna(first)
+            else f"data starts {pd.Timestamp(first).date()}"
+        )
         raise DataError(
             f"no campaign rows in ad_performance in the {window} days before {as_of} ({when}); "
             "pick a later --date or load data first"
