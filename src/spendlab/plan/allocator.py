@@ -44,9 +44,15 @@ class AllocatorConfig:
     """Settings of the daily allocator.
 
     ``max_change``: largest change of a campaign's budget per day, as a fraction of its current
-    budget. ``explore``: "thompson" (allocate on one posterior draw per campaign) or "mean".
-    ``window``: days of history the curves are fitted on. ``dead_band``: changes smaller than this
-    fraction of the current budget are not made. ``draws``: posterior draws for the interval.
+    budget. ``explore``: "targeted" (the default: a posterior draw only for campaigns whose move
+    is in doubt, see ``doubt``; the posterior mean elsewhere), "thompson" (a posterior draw for
+    every campaign) or "mean" (no exploration). ``doubt``: a campaign's move is in doubt when the
+    posterior probability that its marginal return at the current budget beats the portfolio's
+    lies in ``(doubt, 1 - doubt)``. ``temper``: exploratory draws are pulled toward the posterior
+    mean by this factor (1 = a full posterior draw). ``window``: days of history the curves are
+    fitted on. ``dead_band``: changes smaller than this fraction of the current budget are not
+    made. ``draws``: posterior draws for the interval. ``prior_strength``: pseudo-campaigns
+    pulling each group's mean toward the all-campaign mean.
     """
 
     max_change: float = 0.2
@@ -102,7 +108,7 @@ class DailyAllocation:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "budget": self.budget,
+            "budget": round(self.budget, 2),
             "expected": self.expected,
             "expected_current": self.expected_current,
             "uplift": self.uplift,

@@ -8,12 +8,14 @@ Model (one campaign ``i`` of group ``g``, e.g. a platform; days ``t`` of the win
 
 ``x`` is daily spend, ``y`` the daily outcome (revenue or conversions), ``r_i`` the campaign's
 mean spend over the window. Given ``eta`` the model is linear in ``beta``, so ``beta`` and
-``sigma`` are integrated out in closed form (flat prior on ``beta``, Jeffreys on ``sigma``)::
+``sigma`` are integrated out in closed form (flat prior on the level at the reference spend,
+``beta * (1 - e)``, Jeffreys on ``sigma``)::
 
-    p(y_i | eta) ∝ S_gg(eta)^(-1/2) * SS(eta)^(-(T_i - 1) / 2)
+    p(y_i | eta) ∝ (S_gg(eta) / (1 - e)^2)^(-1/2) * SS(eta)^(-(T_i - 1) / 2)
 
 with ``S_gg = sum g^2``, ``SS`` the residual sum of squares of the least-squares ``beta`` and
-``g = x / (h + x)``. The posterior of ``eta_i`` is exact on a grid (K points); the group
+``g = x / (h + x)``. (The flat prior sits on the level, not on ``beta``, so that a campaign whose
+spend never varied favours no elasticity.) The posterior of ``eta_i`` is exact on a grid (K points); the group
 hyper-parameters ``(mu_g, tau_g)`` are the marginal-likelihood (type II) estimates found by EM,
 with ``mu_g`` shrunk toward the all-campaign mean by ``prior_strength`` pseudo-campaigns. A
 campaign with little spend variation has a flat likelihood: its posterior is its group's prior; one
