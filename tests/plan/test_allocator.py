@@ -187,3 +187,20 @@ def test_actions_round_trip_and_are_logged() -> None:
     ids = store.log_actions(engine, acts)
     back = [b for _, b, _ in store.select_actions(engine, ids=ids)]
     assert back == acts
+
+
+def test_exploration_only_where_the_move_is_in_doubt() -> None:
+    rng = np.random.default_rng(11)
+    # clear cases: strongly and weakly saturated campaigns with long, varied histories
+    eta = np.r_[np.full(5, -2.5), np.full(5, 2.5)]
+    hist, ref = _mm_history(eta, ["g"] * 10, [120] * 10, rng, spread=0.5, noise=0.1)
+    cur = pd.Series(ref, index=[f"c{i}" for i in range(10)])
+    targeted = allocate_day(hist, cur, config=AllocatorConfig(explore="targeted"), seed=1)
+    greedy = allocate_day(hist, cur, config=AllocatorConfig(explore="mean"), seed=1)
+    ratio = greedy.frame["mroas_mean"] / greedy.portfolio_mroas
+    clear = ((ratio > 1.5) | (ratio < 1 / 1.5)).to_numpy()
+    assert clear.sum() >= 5
+    assert not targeted.frame["explored"].to_numpy()[clear].any()
+    # a full Thompson draw perturbs every campaign's curve
+    thompson = allocate_day(hist, cur, config=AllocatorConfig(explore="thompson"), seed=1)
+    assert thompson.frame["explored"].all()

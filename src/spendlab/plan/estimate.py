@@ -15,12 +15,12 @@ mean spend over the window. Given ``eta`` the model is linear in ``beta``, so ``
 
 with ``S_gg = sum g^2``, ``SS`` the residual sum of squares of the least-squares ``beta`` and
 ``g = x / (h + x)``. (The flat prior sits on the level, not on ``beta``, so that a campaign whose
-spend never varied favours no elasticity.) The posterior of ``eta_i`` is exact on a grid (K points); the group
-hyper-parameters ``(mu_g, tau_g)`` are the marginal-likelihood (type II) estimates found by EM,
-with ``mu_g`` shrunk toward the all-campaign mean by ``prior_strength`` pseudo-campaigns. A
-campaign with little spend variation has a flat likelihood: its posterior is its group's prior; one
-with rich data follows its own data. ``beta | eta`` is normal with the least-squares mean and
-standard error (truncated at 0).
+spend never varied favours no elasticity.) The posterior of ``eta_i`` is exact on a grid (K
+points); the group hyper-parameters ``(mu_g, tau_g)`` are the marginal-likelihood (type II)
+estimates found by EM, with ``mu_g`` shrunk toward the all-campaign mean by ``prior_strength``
+pseudo-campaigns. A campaign with little spend variation has a flat likelihood: its posterior is
+its group's prior; one with rich data follows its own data. ``beta | eta`` is normal with the
+least-squares mean and standard error (truncated at 0).
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ class PooledFit:
         """``draws`` joint posterior draws ``(eta, beta)``, each ``(draws, n)``."""
         u = rng.random((draws, self.n))
         cdf = np.cumsum(self.post, axis=1)
-        k = np.minimum((u[..., None] > cdf[None]).sum(axis=2), len(GRID) - 1)
+        k = np.stack([(ud[:, None] > cdf).sum(axis=1) for ud in u])
+        k = np.minimum(k, len(GRID) - 1)
         step = GRID[1] - GRID[0]
         eta = GRID[k] + (rng.random((draws, self.n)) - 0.5) * step
         rows = np.arange(self.n)[None, :]
@@ -179,9 +180,11 @@ def fit_pooled(
     syy = np.bincount(codes, weights=y * y, minlength=n)
     e = _logistic(GRID)
     h = np.maximum(ref, 1e-9)[:, None] * (e / (1 - e))[None, :]  # (n, K)
-    g = x[:, None] / (h[codes] + x[:, None])  # (rows, K)
-    sgg = np.stack([np.bincount(codes, weights=gk * gk, minlength=n) for gk in g.T], axis=1)
-    syg = np.stack([np.bincount(codes, weights=gk * y, minlength=n) for gk in g.T], axis=1)
+    sgg, syg = np.zeros((n, len(GRID))), np.zeros((n, len(GRID)))
+    for k in range(len(GRID)):  # one grid point at a time: memory O(rows)
+        gk = x / (h[codes, k] + x)
+        sgg[:, k] = np.bincount(codes, weights=gk * gk, minlength=n)
+        syg[:, k] = np.bincount(codes, weights=gk * y, minlength=n)
     sgg_safe = np.maximum(sgg, 1e-300)
     beta_hat = np.where(sgg > 0, syg / sgg_safe, 0.0)
     ss = np.maximum(syy[:, None] - beta_hat * syg, 1e-9 * (syy[:, None] + 1e-300))
