@@ -138,7 +138,7 @@ def test_ends_near_the_oracle_and_beats_equal_split() -> None:
     bench = _bench()
     m = bench.make_market(80, 3, seed=5, scramble=0.8)
     score = {
-        p: bench.simulate(m, p, days=30, warmup=10, cap=0.2, noise=0.3, seed=5)
+        p: bench.simulate(m, p, days=30, warmup=10, cap=0.2, noise=0.3, seed=5)[0]
         for p in ("oracle", "allocator", "equal split", "status quo")
     }
     assert score["allocator"] >= 0.95 * score["oracle"]
