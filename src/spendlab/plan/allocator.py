@@ -349,12 +349,12 @@ def _reason(r: Any, lam: float, cap: float) -> str:
     if r.binding == "no data":
         return "no data in the window: budget kept"
     pct = f"{r.change_rel:+.0%}"
-    head = f"marginal return {r.mroas:.2f} vs portfolio {lam:.2f}"
+    head = f"marginal return {r.mroas:.3g} vs portfolio {lam:.3g}"
     if r.held:
         return f"{head}; change below the dead band: kept"
     explore = ""
     if r.explored and (r.mroas - lam) * (r.mroas_mean - lam) < 0:
-        explore = f"; exploring (posterior-mean marginal return {r.mroas_mean:.2f})"
+        explore = f"; exploring (posterior-mean marginal return {r.mroas_mean:.3g})"
     return f"{head}; {pct} (cap {cap:.0%}){explore}"
 
 
