@@ -204,3 +204,16 @@ def test_exploration_only_where_the_move_is_in_doubt() -> None:
     # a full Thompson draw perturbs every campaign's curve
     thompson = allocate_day(hist, cur, config=AllocatorConfig(explore="thompson"), seed=1)
     assert thompson.frame["explored"].all()
+
+
+def test_optimal_budgets_stay_put() -> None:
+    """Budgets already at the allocator's optimum produce no changes (dead band)."""
+    hist, cur = _problem(8, 6, 30)
+    cfg = AllocatorConfig(explore="mean", max_change=0.5)
+    for _ in range(12):  # walk to the optimum of the (fixed) fitted curves
+        a = allocate_day(hist, cur, config=cfg)
+        cur = a.frame.set_index("id")["new"]
+    a = allocate_day(hist, cur, config=cfg)
+    assert (a.frame["change"] == 0).all() and a.frame["held"].all()
+    refs = {i: EntityRef("meta", Level.CAMPAIGN, "acc", i) for i in cur.index}
+    assert budget_actions(a, refs, date(2024, 3, 1)) == []

@@ -210,6 +210,8 @@ def allocate_day(
                 res2 = None
             if res2 is not None:
                 res, x, held = res2, res2.frame["spend"].to_numpy(dtype=float), small
+        elif small.all() and abs(rest - kcur.sum()) < 0.005:  # nothing worth moving
+            x, held = kcur.copy(), small
     new_k = _round_to(x, rest)
     new = cur.copy()
     new[known] = new_k
