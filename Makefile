@@ -55,6 +55,7 @@ bench: install-dev
 	$(BIN)/python bench/rules.py --scales 30000,100000
 	$(BIN)/python bench/mmm.py
 	$(BIN)/python bench/optimizer.py
+	$(BIN)/python bench/allocator.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis demo-workspace test-results test-output

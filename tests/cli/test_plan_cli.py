@@ -40,3 +40,76 @@ def test_optimize_infeasible_exit_code(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["plan", "optimize", str(f), "--budget", "1000", "--json"])
     assert r.exit_code == 5
     assert "cannot be spent" in json.loads(r.stdout)["error"]["message"]
+
+
+def _market_ws(tmp_path: Path) -> Path:
+    import sys
+
+    from spendlab.data.ingest import ingest_frames
+    from spendlab.data.warehouse import Warehouse
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from automate.conftest import market_frames
+
+    ap, ents = market_frames()
+    with Warehouse.init(tmp_path / "ws") as wh:
+        ingest_frames(wh, {"ad_performance": ap, "entities": ents})
+    return tmp_path / "ws"
+
+
+def test_allocate_dry_run_then_log_approve_undo(tmp_path: Path) -> None:
+    from spendlab.core.actions import Action
+
+    ws = _market_ws(tmp_path)
+    base = ["plan", "allocate", "--workspace", str(ws), "--date", "2024-02-21", "--json"]
+    runner = CliRunner()
+    r = runner.invoke(app, [*base, "--dry-run", "--max-change", "0.15", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["logged"] == [] and out["kkt_gap"] <= 1e-6
+    assert out["expected"]["lo"] <= out["expected"]["mean"] <= out["expected"]["hi"]
+    acts = out["actions"]
+    assert acts and {"rule_id", "level", "entity_id", "action", "old_value", "new_value",
+                     "reason"} <= set(acts[0])  # fmt: skip
+    for a in acts:
+        assert a["rule_id"] == "allocator" and a["action"] == "set_budget"
+        assert a["level"] == "campaign"
+        assert abs(a["new_value"] - a["old_value"]) <= 0.15 * a["old_value"] + 0.011
+        assert "vs portfolio" in a["reason"]
+        d = {k: v for k, v in a.items() if k != "action_id"}
+        assert Action.from_dict(d).to_dict() == d
+    # the budget (default: sum of current budgets) is kept exactly
+    assert abs(sum(a["new_value"] - a["old_value"] for a in acts)) < 0.005 + 1e-9
+    again = json.loads(runner.invoke(app, [*base, "--dry-run", "--max-change", "0.15",
+                                           "--seed", "3"]).stdout)  # fmt: skip
+    assert [a["new_value"] for a in again["actions"]] == [a["new_value"] for a in acts]
+    # logged as proposed in the action log; approve writes the budgets; a re-run logs nothing
+    r = runner.invoke(app, base)
+    ids = json.loads(r.stdout)["logged"]
+    assert ids and len(ids) == len(json.loads(r.stdout)["actions"])
+    log = json.loads(runner.invoke(app, ["rules", "log", "--workspace", str(ws), "--json"]).stdout)
+    assert {a["rule_id"] for a in log} == {"allocator"} and {a["status"] for a in log} == {
+        "proposed"
+    }
+    r = runner.invoke(app, ["rules", "approve", *map(str, ids), "--workspace", str(ws), "--json"])
+    assert json.loads(r.output)["executed"] == ids
+    again = json.loads(runner.invoke(app, base).stdout)
+    assert again["logged"] == [] and "already logged" in again["notes"][-1]
+    r = runner.invoke(app, ["rules", "undo", "--rule", "allocator", "--workspace", str(ws),
+                            "--json"])  # fmt: skip
+    assert sorted(json.loads(r.output)["undone"]) == sorted(ids)
+
+
+def test_allocate_clear_errors(tmp_path: Path) -> None:
+    ws = _market_ws(tmp_path)
+    runner = CliRunner()
+    r = runner.invoke(app, ["plan", "allocate", "--workspace", str(ws), "--date", "2023-06-01",
+                            "--json"])  # fmt: skip
+    assert r.exit_code == 3
+    assert "no campaign rows" in json.loads(r.stdout)["error"]["message"]
+    r = runner.invoke(app, ["plan", "allocate", "--workspace", str(ws), "--date", "2024-02-21",
+                            "--budget", "0", "--json"])  # fmt: skip
+    assert r.exit_code == 5 and "budget" in json.loads(r.stdout)["error"]["message"]
+    r = runner.invoke(app, ["plan", "allocate", "--workspace", str(tmp_path / "nope"),
+                            "--date", "2024-02-21", "--json"])  # fmt: skip
+    assert r.exit_code == 4

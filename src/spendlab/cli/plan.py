@@ -1,14 +1,15 @@
-"""Planning commands: ``spendlab plan optimize``."""
+"""Planning commands: ``spendlab plan optimize`` and ``spendlab plan allocate``."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
 
-from spendlab.cli.data import JsonOpt
+from spendlab.cli.data import JsonOpt, WorkspaceOpt, workspace_path
 from spendlab.cli.output import emit_json, out, run
 
 plan_app = typer.Typer(help="Plan budgets: optimize an allocation over response curves.")
@@ -63,6 +64,94 @@ def optimize_cmd(
         out.print(f"- {line}")
 
 
+def allocate_cmd(
+    date_: Annotated[
+        datetime,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="Day to allocate (uses data before it)."),
+    ],
+    workspace: WorkspaceOpt = None,
+    budget: Annotated[
+        float | None, typer.Option(help="Total daily budget (default: sum of current budgets).")
+    ] = None,
+    max_change: Annotated[
+        float, typer.Option(help="Largest change of a campaign's budget per day (fraction).")
+    ] = 0.2,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Preview: log nothing in the action log.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Random seed (exploration draws).")] = 0,
+    kpi: Annotated[str, typer.Option(help="revenue | conversions")] = "revenue",
+    group_by: Annotated[
+        str, typer.Option(help="Comma-separated columns of the pooling groups.")
+    ] = "platform",
+    explore: Annotated[str, typer.Option(help="targeted | thompson | mean")] = "targeted",
+    window: Annotated[int, typer.Option(help="Days of history the curves are fitted on.")] = 56,
+    store_url: Annotated[
+        str | None,
+        typer.Option("--store", help="SQLAlchemy URL of the action log (default: workspace's)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Allocate a day's budget across the workspace's campaigns; log budget changes for approval.
+
+    Without --dry-run the actions go to the action log as proposed (approve them with
+    `spendlab rules approve`); a date already allocated is not logged twice.
+    """
+
+    def body() -> dict[str, Any]:
+        from spendlab.app.store import open_store
+        from spendlab.automate import store
+        from spendlab.config import get_settings
+        from spendlab.data.warehouse import Warehouse
+        from spendlab.plan.allocator import RULE_ID, AllocatorConfig
+        from spendlab.plan.daily import allocate_workspace
+
+        ws = workspace_path(workspace)
+        day = date_.date()
+        cfg = AllocatorConfig(max_change=max_change, explore=explore, window=window)
+        groups = tuple(c.strip() for c in group_by.split(",") if c.strip())
+        with Warehouse.open(ws, read_only=True) as wh:
+            res = allocate_workspace(
+                wh, day, budget=budget, config=cfg, seed=seed, kpi=kpi, group_by=groups
+            )
+        payload = res.to_dict()
+        payload["logged"] = []
+        if not dry_run:
+            engine = open_store(store_url or get_settings().workspace_store_url(ws)).engine
+            if store.select_actions(engine, rule_id=RULE_ID, as_of=day):
+                payload["notes"].append(
+                    f"the allocator already logged actions for {day}; nothing new was logged"
+                )
+            else:
+                payload["logged"] = store.log_actions(engine, res.actions)
+        for d, i in zip(payload["actions"], payload["logged"], strict=False):
+            d["action_id"] = i
+        return payload
+
+    result = run(body, as_json=as_json)
+    if as_json:
+        emit_json(result)
+        return
+    e, u = result["expected"], result["uplift"]
+    out.print(
+        f"{result['as_of']}: budget {result['budget']:.2f} over {result['campaigns']} campaigns, "
+        f"{len(result['actions'])} change(s); expected {result['kpi']} {e['mean']:.2f} "
+        f"[{e['lo']:.2f}, {e['hi']:.2f}] ({e['interval']:.0%} interval), uplift {u['mean']:+.2f} "
+        f"[{u['lo']:+.2f}, {u['hi']:+.2f}]; kkt_gap {result['kkt_gap']:.1e}"
+    )
+    for a in result["actions"][:20]:
+        out.print(
+            f"  {a['entity_id']}: {a['old_value']:.2f} -> {a['new_value']:.2f}  {a['reason']}"
+        )
+    if len(result["actions"]) > 20:
+        out.print(f"  ... {len(result['actions']) - 20} more (use --json)")
+    logged = result["logged"]
+    out.print(f"logged {len(logged)} proposed action(s)" if logged else "nothing logged")
+    for line in result["notes"]:
+        out.print(f"- {line}")
+
+
 def register(app: typer.Typer) -> None:
     plan_app.command("optimize")(optimize_cmd)
+    plan_app.command("allocate")(allocate_cmd)
     app.add_typer(plan_app, name="plan")

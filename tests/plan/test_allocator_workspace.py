@@ -1,0 +1,63 @@
+"""The allocator on a workspace: campaign-day history read once per day, budgets from entities."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from spendlab.core.dates import DateRange
+from spendlab.data.explorer import kpi_totals
+from spendlab.data.ingest import ingest_frames
+from spendlab.data.warehouse import Warehouse
+from spendlab.errors import ConfigError
+from spendlab.plan.daily import allocate_workspace, campaign_days, current_budgets
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from automate.conftest import AS_OF, market_frames
+
+
+@pytest.fixture(scope="module")
+def wh(tmp_path_factory):
+    ap, ents = market_frames()
+    w = Warehouse.init(tmp_path_factory.mktemp("alloc") / "ws")
+    ingest_frames(w, {"ad_performance": ap, "entities": ents})
+    yield w, ents
+    w.close()
+
+
+def test_campaign_days_count_each_days_spend_once(wh) -> None:
+    w, _ = wh
+    days = campaign_days(w, AS_OF, 28, "revenue", ("platform",))
+    assert days["date"].max().date() == AS_OF - timedelta(days=1)
+    assert days["date"].min().date() == AS_OF - timedelta(days=28)
+    assert not days.duplicated(["id", "date"]).any()
+    tot = kpi_totals(w, DateRange(AS_OF - timedelta(days=28), AS_OF - timedelta(days=1)))
+    assert days["spend"].sum() == pytest.approx(tot["current"]["spend"], rel=1e-9)
+    assert days["outcome"].sum() == pytest.approx(tot["current"]["revenue"], rel=1e-9)
+    assert set(days["group"]) == set(days["platform"])
+    with pytest.raises(ConfigError, match="group_by"):
+        campaign_days(w, AS_OF, 28, "revenue", ("campaign_name",))
+
+
+def test_budgets_from_entities_and_paused_campaigns_left_alone(wh) -> None:
+    w, ents = wh
+    days = campaign_days(w, AS_OF, 56, "revenue", ("platform",))
+    cur, refs = current_budgets(w, days)
+    camp = ents[ents.level == "campaign"]
+    enabled = camp[camp.status == "enabled"]
+    assert set(refs) == set(cur.index)
+    for _, e in enabled.iterrows():
+        key = f"{e.platform}:{e.account_id}:{e.campaign_id}"
+        if key in cur.index:
+            assert cur[key] == pytest.approx(e.budget)
+    off = camp[camp.status != "enabled"]
+    assert not {f"{e.platform}:{e.account_id}:{e.campaign_id}" for _, e in off.iterrows()} & set(
+        cur.index
+    )
+    res = allocate_workspace(w, AS_OF, seed=1)
+    assert {a.entity.campaign_id for a in res.actions} <= {r.campaign_id for r in refs.values()}
+    assert res.allocation.frame["new"].sum() == pytest.approx(cur.sum(), abs=0.01)
+    assert date.fromisoformat(res.to_dict()["as_of"]) == AS_OF
