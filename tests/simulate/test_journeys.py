@@ -109,3 +109,12 @@ def test_geo_test_truth_matches_the_model(which, request):
     assert exp["true_iroas"] > 0
     assert abs(exp["measured_incremental"] - exp["true_incremental"]) < 5 * exp["standard_error"]
     assert exp["synthetic_geos"] is (m.config.geos == 1)
+
+
+def test_a_users_touches_are_at_least_a_second_apart(market):
+    """Two touches of one user in the same second would read back from GA4 as one session's
+    source twice (a duplicate-key rejection found by `spendlab demo --days 120 --campaigns 40`)."""
+    tp = market.frames["touchpoints"]
+    gaps = tp.groupby("user_id")["timestamp"].diff().dropna()
+    assert (gaps >= pd.Timedelta(seconds=1)).all()
+    assert not tp.duplicated(["user_id", "timestamp"]).any()

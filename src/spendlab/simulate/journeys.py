@@ -193,7 +193,7 @@ def _frames(cfg, rng, tab, user, time, camp, converted, t0, t_end):
     )
     tp = tp.sort_values(["user_id", "timestamp"], kind="stable")
     tp = tp.drop_duplicates(["user_id", "timestamp", "channel", "campaign", "interaction_type"])
-    tp = tp.reset_index(drop=True)
+    tp = _one_per_second(tp.reset_index(drop=True))
     conv_u = np.flatnonzero(converted)
     conv_secs = np.round(t_end[conv_u] * 86400.0).astype(np.int64)
     conversions = pd.DataFrame(
@@ -245,6 +245,24 @@ def _truth(cfg, users, channels, effects, b0, touchpoints, conversions, rt_chann
         }
     out["last_touch_none"] = int((last == "").sum())
     return out
+
+
+def _one_per_second(tp: pd.DataFrame) -> pd.DataFrame:
+    """A user's touches strictly increasing by at least a second (two clicks of one user in the
+    same second are not a real journey, and GA4 would merge them into one session's source):
+    the k-th touch of a user moves to ``max(t_k, t_{k-1} + 1 s)``. ``tp`` is sorted by user and
+    time with a fresh index."""
+    if tp.empty:
+        return tp
+    secs = tp["timestamp"].to_numpy().astype("datetime64[s]").astype(np.int64)
+    k = tp.groupby("user_id", sort=False).cumcount().to_numpy()
+    shifted = pd.Series(secs - k).groupby(tp["user_id"].to_numpy(), sort=False).cummax()
+    fixed = shifted.to_numpy() + k
+    if (fixed != secs).any():
+        tp["timestamp"] = fixed.astype("datetime64[s]").astype("datetime64[ns]")
+        epoch_sid = tp["session_id"].str.fullmatch(r"\d+")
+        tp.loc[epoch_sid, "session_id"] = fixed[epoch_sid.to_numpy()].astype(str)
+    return tp
 
 
 def _last_touch(touchpoints: pd.DataFrame, conversions: pd.DataFrame) -> np.ndarray:
