@@ -56,6 +56,23 @@ _TEXT = [
 ]
 
 
+def jsonable(obj: Any) -> Any:
+    """Plain JSON types; NaN and infinities (undefined ratios, the infinite marginal return of a
+    Hill curve with ``s < 1`` at zero spend) become ``None``."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer, int)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if np.isfinite(v) else None
+    return obj
+
+
 def parse_operation(op: str | Mapping[str, Any]) -> dict[str, Any]:
     """One operation as a checked dict (accepts the dict form or the text form above)."""
     if isinstance(op, str):
@@ -254,19 +271,21 @@ def build_scenario(
         alloc = {k: (v * budget / tot if tot > 0 else 0.0) for k, v in alloc.items()}
     bx, ax = _as_array(curves, base), _as_array(curves, alloc)
     diff = curves.response(ax).sum(axis=-1) - curves.response(bx).sum(axis=-1)
-    return {
-        "name": name,
-        "period": cs.period,
-        "curve_set": {"id": cs.id, "name": cs.name},
-        "current": base,
-        "allocation": alloc,
-        "baseline": predict(curves, bx, margin=margin, interval=interval),
-        "predicted": predict(curves, ax, margin=margin, interval=interval),
-        "change": {
-            "outcome": _interval(diff, interval),
-            "spend": float(ax.sum() - bx.sum()),
-        },
-    }
+    return jsonable(
+        {
+            "name": name,
+            "period": cs.period,
+            "curve_set": {"id": cs.id, "name": cs.name},
+            "current": base,
+            "allocation": alloc,
+            "baseline": predict(curves, bx, margin=margin, interval=interval),
+            "predicted": predict(curves, ax, margin=margin, interval=interval),
+            "change": {
+                "outcome": _interval(diff, interval),
+                "spend": float(ax.sum() - bx.sum()),
+            },
+        }
+    )
 
 
 def recommend(
@@ -276,6 +295,8 @@ def recommend(
     budget: float | None = None,
     constraints: Constraints | None = None,
     goal: str = "response",
+    target: float | None = None,
+    risk: str = "mean",
     interval: float = 0.9,
 ) -> dict[str, Any]:
     """The optimizer's allocation of ``budget`` (default: the current total) on ``cs``, with the
@@ -284,24 +305,35 @@ def recommend(
     curves = cs.curves()
     cur = np.array([float(current.get(i, 0.0)) for i in curves.ids])
     b = float(cur.sum()) if budget is None else float(budget)
-    if b <= 0 and goal in ("response", "revenue", "conversions"):
+    if b <= 0 and budget is None and goal in ("response", "revenue", "conversions"):
         raise ConfigError(
             "no current spend found for these curves (and no budget given): load ad delivery "
             "for the curve set's campaigns, or pass a budget"
         )
-    res = optimize(curves, b, goal=goal, constraints=constraints, current=cur, interval=interval)
+    res = optimize(
+        curves,
+        b,
+        goal=goal,
+        target=target,
+        constraints=constraints,
+        current=cur,
+        risk=risk,
+        interval=interval,
+    )
     x = res.frame["spend"].to_numpy(dtype=float)
     uplift = curves.response(x).sum(axis=-1) - curves.response(cur).sum(axis=-1)
-    return {
-        "period": cs.period,
-        "curve_set": {"id": cs.id, "name": cs.name},
-        "budget": b,
-        "current": dict(zip(curves.ids, cur.tolist(), strict=True)),
-        **res.to_dict(),
-        "uplift": {**_interval(uplift, interval), "interval": interval},
-        "predicted": predict(curves, x, interval=interval),
-        "baseline": predict(curves, cur, interval=interval),
-    }
+    return jsonable(
+        {
+            "period": cs.period,
+            "curve_set": {"id": cs.id, "name": cs.name},
+            "budget": b,
+            "current": dict(zip(curves.ids, cur.tolist(), strict=True)),
+            **res.to_dict(),
+            "uplift": {**_interval(uplift, interval), "interval": interval},
+            "predicted": predict(curves, x, interval=interval),
+            "baseline": predict(curves, cur, interval=interval),
+        }
+    )
 
 
 # --- comparison and storage -----------------------------------------------------------------------
