@@ -75,7 +75,8 @@ def _workspace(tmp_path: Path) -> Path:
     days = [dt.date(2024, 1, 1) + dt.timedelta(days=k) for k in range(30)]
     ap = pd.DataFrame(
         [{"date": d, "platform": "google_ads", "level": "campaign", "campaign_id": c,
-          "spend": s, "currency": "USD"} for d in days for c, s in (("tv", 280.0), ("search", 140.0))]
+          "spend": s, "currency": "USD"}
+         for d in days for c, s in (("tv", 280.0), ("search", 140.0))]
     )  # fmt: skip
     ws = tmp_path / "ws"
     with Warehouse.init(ws, currency="USD") as wh:

@@ -128,8 +128,8 @@ def curves_list(
         return
     t = Table("id", "name", "period", "source", "entities", "draws", "created", "active")
     for r in rows:
-        t.add_row(str(r["id"]), r["name"], r["period"], r["source"], str(r["n_entities"]),
-                  str(r["draws"] or ""), r["created_at"][:19], "*" if r["active"] else "")  # fmt: skip
+        cells = [r["id"], r["name"], r["period"], r["source"], r["n_entities"], r["draws"] or ""]
+        t.add_row(*map(str, cells), r["created_at"][:19], "*" if r["active"] else "")
     out.print(t)
 
 
@@ -324,9 +324,10 @@ def frontier_cmd(
         return
     t = Table("budget", "outcome", "interval", "mROAS", "iROAS", "kkt_gap")
     for p in result["points"]:
+        iroas = "-" if p["iroas"] is None else f"{p['iroas']:.4g}"
         t.add_row(f"{p['budget']:,.2f}", f"{p['outcome']:,.2f}",
-                  f"{p['lo']:,.2f} to {p['hi']:,.2f}", f"{p['mroas']:.4g}",
-                  "-" if p["iroas"] is None else f"{p['iroas']:.4g}", f"{p['kkt_gap']:.1e}")  # fmt: skip
+                  f"{p['lo']:,.2f} to {p['hi']:,.2f}", f"{p['mroas']:.4g}", iroas,
+                  f"{p['kkt_gap']:.1e}")  # fmt: skip
     out.print(f"Per {result['period']}; current budget {result['current_budget']:,.2f}")
     out.print(t)
     if "max_budget" in result:
