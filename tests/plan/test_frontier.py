@@ -75,3 +75,14 @@ def test_infeasible_budgets_are_left_out_and_named() -> None:
     assert f.frame["budget"].tolist() == [100.0, 200.0]
     assert "left out" in f.notes[0]
     assert f.to_dict()["points"][0]["budget"] == 100.0
+
+
+def test_max_draws_thins_the_posterior_and_says_so() -> None:
+    rng = np.random.default_rng(4)
+    curves = from_arrays(["a", "b"], "exponential", beta=rng.uniform(5, 10, (40, 2)),
+                         scale=np.full((40, 2), 20.0))  # fmt: skip
+    f = efficiency_frontier(curves, budgets=[30.0], max_draws=8)
+    assert f.curves.draws == 8 and "8 of 40" in f.notes[0]
+    assert f.frame["outcome"].iloc[0] == optimize(f.curves, 30.0).expected["mean"]
+    assert np.array_equal(f.curves.blocks[0][1].params["beta"][-1], curves.blocks[0][1].params[
+        "beta"][-1])  # fmt: skip

@@ -23,7 +23,7 @@ import pandas as pd
 
 from spendlab.errors import ConfigError
 from spendlab.plan.constraints import Constraints, InfeasibleError
-from spendlab.plan.curves import ResponseCurves
+from spendlab.plan.curves import CurveFamily, ResponseCurves
 from spendlab.plan.optimizer import OptimizationResult, optimize
 
 METRICS = ("mroas", "iroas")
@@ -58,7 +58,7 @@ class Frontier:
             return float(res.multiplier)
         return res.expected["mean"] / budget if budget > 0 else np.inf
 
-    def max_budget(self, target: float, metric: str = "mroas", *, tol: float = 1e-9) -> dict:
+    def max_budget(self, target: float, metric: str = "mroas", *, tol: float = 1e-6) -> dict:
         """Largest budget whose optimal allocation keeps ``metric`` (``mroas`` or ``iroas``)
         ``>= target``. Returns ``{"budget", "metric", "target", "value", "outcome"}``; raises
         :class:`InfeasibleError` when even the smallest feasible budget misses the target."""
@@ -66,15 +66,23 @@ class Frontier:
             raise ConfigError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
         if not np.isfinite(target) or target <= 0:
             raise ConfigError(f"target must be > 0, got {target}")
-        lo = max(float(self.frame["budget"].min()), 1e-9)
+        # bracket from the frontier's own points, then bisect between two of them
+        fr = self.frame[np.isfinite(self.frame[metric]) & (self.frame["budget"] > 0)]
+        ok = (fr[metric] >= target).to_numpy()
+        if len(fr) and not ok[0]:
+            lo = float(fr["budget"].iloc[0])
+        else:
+            lo = float(fr["budget"].iloc[ok.cumprod().sum() - 1]) if len(fr) else 1e-9
         if self._metric(lo, metric) < target:
             raise InfeasibleError(
-                f"{metric} is below {target:.6g} even at the smallest budget {lo:.6g}: no budget "
-                "reaches that target; lower it"
+                f"{metric} is below {target:.6g} even at the budget {lo:.6g}: no budget on the "
+                "frontier reaches that target; lower it (or pass smaller budgets)"
             )
-        hi = max(float(self.frame["budget"].max()), lo * 2)
+        below = np.flatnonzero(~ok)
+        below = below[below > 0] if len(below) else below
+        hi = float(fr["budget"].iloc[below[0]]) if len(below) else max(lo * 2, 1e-9)
         for _ in range(60):
-            if self._metric(hi, metric) < target:
+            if len(below) or self._metric(hi, metric) < target:
                 break
             lo, hi = hi, hi * 2
         else:
@@ -115,12 +123,24 @@ def efficiency_frontier(
     constraints: Constraints | None = None,
     current: Sequence[float] | np.ndarray | None = None,
     interval: float = 0.9,
+    max_draws: int | None = None,
 ) -> Frontier:
     """Optimal outcome over a budget grid: ``budgets`` as given, or ``points`` evenly spaced from
     0 (or the sum of the minimum spends) to ``max_budget`` (default: twice the current total,
     else 1). Budgets the constraints cannot take (below the minimums, above the maximums) are
-    left out and named in ``notes``."""
+    left out and named in ``notes``. ``max_draws`` caps the posterior draws used (evenly spaced;
+    each optimum over draws costs time in proportion to their number); the notes say so."""
     cur = None if current is None else np.asarray(current, dtype=float)
+    notes = []
+    if max_draws is not None and curves.draws and curves.draws > max_draws:
+        keep = np.unique(np.linspace(0, curves.draws - 1, max_draws).round().astype(int))
+        notes.append(f"computed on {len(keep)} of {curves.draws} posterior draws")
+        curves = ResponseCurves(
+            curves.ids,
+            [(i, CurveFamily(f.family, {k: v[keep] for k, v in f.params.items()}))
+             for i, f in curves.blocks],
+            curves.meta,
+        )  # fmt: skip
     if budgets is None:
         if points < 2 or points > 500:
             raise ConfigError(f"points must be 2-500, got {points}")
@@ -158,7 +178,6 @@ def efficiency_frontier(
                 "kkt_gap": res.kkt_gap,
             }
         )
-    notes = []
     if skipped:
         notes.append(
             f"{len(skipped)} budget(s) left out because the constraints cannot take them "

@@ -130,8 +130,8 @@ def layout(ctx: PageContext) -> html.Div:
                         id={"type": "plan-min", "index": i},
                         type="number",
                         min=0,
-                        placeholder="none",
-                        style={"width": "110px"},
+                        placeholder="no limit",
+                        style={"width": "160px"},
                     )
                 ),
                 html.Td(
@@ -139,15 +139,17 @@ def layout(ctx: PageContext) -> html.Div:
                         id={"type": "plan-max", "index": i},
                         type="number",
                         min=0,
-                        placeholder="none",
-                        style={"width": "110px"},
+                        placeholder="no limit",
+                        style={"width": "160px"},
                     )
                 ),
             ]
         )  # fmt: skip
         for k, i in enumerate(ids)
     ]
-    front = efficiency_frontier(curves, max_budget=max(2 * total, 1.0), points=21, current=cur)
+    front = efficiency_frontier(
+        curves, max_budget=max(2 * total, 1.0), points=21, current=cur, max_draws=100
+    )
     now = predict(curves, cur)
     fr = front.frame
     ffig = plots.frontier(
