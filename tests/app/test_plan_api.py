@@ -130,3 +130,23 @@ def test_frontier_and_optimize(planned):
     assert r.status_code == 400 and "min spend" in r.json()["error"]["message"]
     sets = c.get(f"{PLAN}/curve-sets", headers=h).json()["items"]
     assert sets[0]["name"] == "manual" and sets[0]["active"]
+
+
+def test_plan_store_round_trip_on_sqlite_and_postgresql(store):
+    """Curve sets with draws and scenarios survive the migrated store on both databases."""
+    from spendlab.plan.curvesets import list_curve_sets
+    from spendlab.plan.scenarios import build_scenario, get_scenario, save_scenario
+
+    frame = pd.DataFrame(
+        {"channel": ["a", "a", "b", "b"], "draw": [0, 1, 0, 1], "type": "michaelis_menten",
+         "beta": [10.0, 12.0, 7.0, 8.0], "half": [5.0, 5.5, 3.0, 3.0]}
+    )  # fmt: skip
+    eng = store.engine
+    cs = save_curve_set(eng, "/w", "draws", frame, "week", "mmm", {"run_id": "r"})
+    back = load_curve_set(eng, "/w")
+    x = np.array([4.0, 2.0])
+    assert np.array_equal(back.curves().response(x), cs.curves().response(x))
+    assert list_curve_sets(eng, "/w")[0]["draws"] == 2
+    sc = build_scenario(back, {"a": 4.0, "b": 2.0}, "s", operations=["set b to 3"])
+    saved = save_scenario(eng, "/w", sc, {"operations": ["set b to 3"]})
+    assert get_scenario(eng, saved["id"])["predicted"] == sc["predicted"]

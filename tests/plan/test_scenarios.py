@@ -158,3 +158,12 @@ def test_predict_refuses_bad_spend() -> None:
         predict(curves, [1.0, -1.0])
     with pytest.raises(ConfigError, match="unknown entity"):
         predict(curves, {"c": 1.0})
+
+
+def test_zero_spend_scenario_has_undefined_ratios_not_nan() -> None:
+    sc = build_scenario(_cs(), CURRENT, "off", budget=0.0)
+    p = sc["predicted"]
+    assert p["spend"] == 0.0 and p["outcome"]["mean"] == 0.0
+    assert p["iroas"]["mean"] is None and p["mroas"]["mean"] is None
+    table = compare_table(compare([sc]))
+    assert np.isnan(table.loc[0, "iroas"]) and table.loc[0, "profit"] == 0.0

@@ -372,6 +372,7 @@ def compare_table(tidy: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for k in keys:
         g = df[df["key"] == k]
+        g = g.assign(mean=pd.to_numeric(g["mean"], errors="coerce"))
         tot = g[g["entity"] == "total"].set_index("metric")["mean"]
         sp = g[(g["entity"] != "total") & (g["metric"] == "spend")].set_index("entity")["mean"]
         row = {"scenario_id": g["scenario_id"].iloc[0], "scenario": g["scenario"].iloc[0]}

@@ -31,7 +31,11 @@ SLIDER = "plan-slider"
 
 
 def money(v: float | None) -> str:
-    return "–" if v is None else f"{v:,.2f}"
+    return "–" if v is None or v != v else f"{v:,.2f}"
+
+
+def ratio(v: float | None) -> str:
+    return "–" if v is None or v != v else f"{v:.3f}"
 
 
 def _iv(v: dict[str, Any]) -> str:
@@ -72,8 +76,9 @@ def _empty(message: str) -> html.Div:
     )
 
 
-def _slider_max(v: float) -> float:
-    return float(max(10.0, round(3 * v, -1)))
+def _slider_max(v: float, total: float, n: int) -> float:
+    """Three times current spend, at least the average entity's spend (zero-spend entities too)."""
+    return float(max(10.0, round(max(3 * v, total / max(n, 1)), -1)))
 
 
 def layout(ctx: PageContext) -> html.Div:
@@ -107,7 +112,7 @@ def layout(ctx: PageContext) -> html.Div:
                     dcc.Slider(
                         id={"type": SLIDER, "index": i},
                         min=0,
-                        max=_slider_max(cur[k]),
+                        max=_slider_max(cur[k], total, len(ids)),
                         step=1,
                         value=cur[k],
                         marks=None,
@@ -148,7 +153,7 @@ def layout(ctx: PageContext) -> html.Div:
         for k, i in enumerate(ids)
     ]
     front = efficiency_frontier(
-        curves, max_budget=max(2 * total, 1.0), points=21, current=cur, max_draws=100
+        curves, max_budget=max(2 * total, 1.0), points=21, current=cur, max_draws=50
     )
     now = predict(curves, cur)
     fr = front.frame
@@ -275,7 +280,7 @@ def _compare_view(state: Any, key: str) -> Any:
                 html.Td(
                     r[c]
                     if c == "scenario"
-                    else (f"{r[c]:.3f}" if c in ("iroas", "mroas") else money(r[c]))
+                    else (ratio(r[c]) if c in ("iroas", "mroas") else money(r[c]))
                 )
                 for c in cols
             ]
@@ -308,10 +313,8 @@ def register(app, state) -> None:
             ("Spend", money(p["spend"]), "plan-live-spend"),
             ("Predicted outcome", _iv(p["outcome"]), "plan-live-outcome"),
             ("Change vs current", _iv(ch["outcome"]), "plan-live-change"),
-            ("iROAS", "–" if p["iroas"]["mean"] is None else f"{p['iroas']['mean']:.3f}",
-             "plan-live-iroas"),
-            ("mROAS", "–" if p["mroas"]["mean"] is None else f"{p['mroas']['mean']:.3f}",
-             "plan-live-mroas"),
+            ("iROAS", ratio(p["iroas"]["mean"]), "plan-live-iroas"),
+            ("mROAS", ratio(p["mroas"]["mean"]), "plan-live-mroas"),
         ]  # fmt: skip
         out = [
             html.Div([html.Div(label, className="label"),
