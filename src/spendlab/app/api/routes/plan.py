@@ -192,7 +192,7 @@ def frontier(
     _: Viewer,
     state: StateDep,
     max_budget: Annotated[float | None, Query(gt=0, le=1e12)] = None,
-    points: Annotated[int, Query(ge=2, le=100)] = 25,
+    points: Annotated[int, Query(ge=2, le=50)] = 25,
     target: Annotated[float | None, Query(gt=0, le=1e9, description="mROAS/iROAS target")] = None,
     metric: Annotated[Literal["mroas", "iroas"], Query()] = "mroas",
 ) -> dict[str, Any]:
