@@ -117,7 +117,9 @@ def test_recommendations_with_pending_actions(planned):
 def test_frontier_and_optimize(planned):
     c, state, key = planned
     h = login(c, "vic")
-    f = c.get(f"{PLAN}/frontier", params={"points": 5, "target": 1.0}, headers=h).json()
+    r = c.get(f"{PLAN}/frontier", params={"points": 5, "target": 1.0}, headers=h)
+    assert r.status_code == 200, r.text
+    f = r.json()
     outs = [p["outcome"] for p in f["points"]]
     assert outs == sorted(outs) and len(outs) == 5
     assert f["max_budget"]["value"] == pytest.approx(1.0, rel=1e-6)

@@ -86,3 +86,11 @@ def test_max_draws_thins_the_posterior_and_says_so() -> None:
     assert f.frame["outcome"].iloc[0] == optimize(f.curves, 30.0).expected["mean"]
     assert np.array_equal(f.curves.blocks[0][1].params["beta"][-1], curves.blocks[0][1].params[
         "beta"][-1])  # fmt: skip
+
+
+def test_answer_below_the_first_grid_point_is_found() -> None:
+    curves = _concave(4, 5)
+    f = efficiency_frontier(curves, max_budget=1e4, points=3)  # budgets 0, 5000, 10000
+    t = f.frame["mroas"].iloc[1] * 3  # only met well below 5000
+    ans = f.max_budget(t, "mroas")
+    assert 0 < ans["budget"] < 5000 and ans["value"] == pytest.approx(t, rel=1e-5)

@@ -69,20 +69,23 @@ class Frontier:
         # bracket from the frontier's own points, then bisect between two of them
         fr = self.frame[np.isfinite(self.frame[metric]) & (self.frame["budget"] > 0)]
         ok = (fr[metric] >= target).to_numpy()
-        if len(fr) and not ok[0]:
-            lo = float(fr["budget"].iloc[0])
-        else:
-            lo = float(fr["budget"].iloc[ok.cumprod().sum() - 1]) if len(fr) else 1e-9
+        budgets = fr["budget"].to_numpy(dtype=float)
+        if len(fr) and ok[0]:
+            k = int(ok.cumprod().sum())  # the first point below target (if any) is budgets[k]
+            lo, hi = budgets[k - 1], (budgets[k] if k < len(fr) else None)
+        else:  # below target already at the first positive point: look below it
+            first = budgets[0] if len(fr) else 1.0
+            lo = max(float(self.frame["budget"].min()), 1e-9 * first)
+            hi = first if len(fr) else None
         if self._metric(lo, metric) < target:
             raise InfeasibleError(
-                f"{metric} is below {target:.6g} even at the budget {lo:.6g}: no budget on the "
-                "frontier reaches that target; lower it (or pass smaller budgets)"
+                f"{metric} is below {target:.6g} even at the budget {lo:.6g}: no budget "
+                "reaches that target; lower it"
             )
-        below = np.flatnonzero(~ok)
-        below = below[below > 0] if len(below) else below
-        hi = float(fr["budget"].iloc[below[0]]) if len(below) else max(lo * 2, 1e-9)
+        below = hi is not None
+        hi = hi if hi is not None else max(lo * 2, 1e-9)
         for _ in range(60):
-            if len(below) or self._metric(hi, metric) < target:
+            if below or self._metric(hi, metric) < target:
                 break
             lo, hi = hi, hi * 2
         else:
