@@ -17,6 +17,7 @@ FIXTURES = Path(__file__).parents[1] / "data" / "fixtures"
 BAD_FILE = FIXTURES / "google_ads_ui" / "negative_cost.csv"
 GOOD_FILE = FIXTURES / "google_ads_api" / "keywords.csv"
 EXPLORER = "/api/v1/workspaces/demo/explorer"
+PLAN = "/api/v1/workspaces/demo/plan"
 
 # (method, path, minimum role, json body)
 ROUTES = [
@@ -42,6 +43,14 @@ ROUTES = [
     ("POST", "/api/v1/workspaces/demo/attribution", "viewer", {"model": "linear"}),
     ("GET", "/api/v1/workspaces/demo/attribution/compare", "viewer", None),
     ("GET", "/api/v1/jobs/abc", "viewer", None),
+    ("GET", f"{PLAN}/curve-sets", "viewer", None),
+    ("GET", f"{PLAN}/scenarios", "viewer", None),
+    ("POST", f"{PLAN}/scenarios", "analyst", {"name": "s"}),
+    ("GET", f"{PLAN}/scenarios/1", "viewer", None),
+    ("DELETE", f"{PLAN}/scenarios/1", "analyst", None),
+    ("GET", f"{PLAN}/compare", "viewer", None),
+    ("GET", f"{PLAN}/frontier", "viewer", None),
+    ("POST", f"{PLAN}/optimize", "viewer", {}),
     ("POST", "/api/upload_data", "analyst", None),
     ("POST", "/api/create_scenario", "analyst", {"workspace": "demo", "name": "s"}),
     ("GET", "/api/get_scenario/1", "viewer", None),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 
+import pandas as pd
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
@@ -14,6 +15,8 @@ from sqlalchemy import select
 from spendlab.app.api import create_app
 from spendlab.app.auth import create_user
 from spendlab.app.store import User, open_store
+from spendlab.plan.curvesets import save_curve_set
+from spendlab.plan.store import workspace_key
 
 from .conftest import PASSWORD, make_settings
 
@@ -33,6 +36,12 @@ def served(tmp_path_factory, demo_template):
     app = create_app(settings, store)
     create_user(store, "ada", PASSWORD, "admin")
     app.state.spendlab.workspaces.register("demo", root / "ws")
+    # a curve set, so the planning routes compute instead of answering 409
+    frame = pd.DataFrame(
+        {"channel": ["search", "social"], "type": ["hill", "logistic"], "beta": [900.0, 700.0],
+         "half": [150.0, None], "s": [0.6, None], "lam": [None, 0.006], "current": [80.0, 0.0]}
+    )  # fmt: skip
+    save_curve_set(store.engine, workspace_key(root / "ws"), "fuzz", frame, "day", "manual")
     with TestClient(app) as c:
         token = c.post("/api/v1/auth/token", data={"username": "ada", "password": PASSWORD})
         yield app, token.json()["access_token"]

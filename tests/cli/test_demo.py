@@ -101,3 +101,20 @@ def test_cli_demo_json(tmp_path):
         assert user is not None and user.role == "admin"
     finally:
         store.close()
+    # the simulator's true curves are the active curve set: the Plan page works at once
+    from spendlab.plan.curvesets import current_spend, load_curve_set
+    from spendlab.plan.store import workspace_key
+
+    assert [c["name"] for c in payload["curve_sets"]] == [
+        "simulator truth (campaigns)",
+        "simulator truth",
+    ]
+    store = open_store(payload["store_url"])
+    try:
+        cs = load_curve_set(store.engine, workspace_key(tmp_path / "d"))
+    finally:
+        store.close()
+    assert cs.name == "simulator truth" and cs.period == "day" and cs.source == "simulator"
+    with Warehouse.open(tmp_path / "d", read_only=True) as wh:
+        cur = current_spend(wh, cs)
+    assert (cur["source"] == "warehouse").all() and cur["current"].sum() > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from spendlab.cli.main import app
@@ -40,6 +41,83 @@ def test_optimize_infeasible_exit_code(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["plan", "optimize", str(f), "--budget", "1000", "--json"])
     assert r.exit_code == 5
     assert "cannot be spent" in json.loads(r.stdout)["error"]["message"]
+
+
+def test_optimize_group_cap_lock_and_change_limit(tmp_path: Path) -> None:
+    f = tmp_path / "curves.json"
+    items = [{**c, "current": 300.0} for c in CURVES]
+    f.write_text(json.dumps(items))
+    args = ["plan", "optimize", str(f), "--budget", "700", "--json"]
+    r = CliRunner().invoke(app, [*args, "--group", "paid=search,social:400", "--lock", "tv"])
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)["allocation"]
+    assert a["tv"] == 300.0 and a["search"] + a["social"] == pytest.approx(400.0)
+    r = CliRunner().invoke(app, [*args, "--budget", "800", "--group", "paid=search,social:400"])
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)["allocation"]
+    assert a["search"] + a["social"] <= 400.0 + 1e-6 and sum(a.values()) == pytest.approx(800.0)
+    r = CliRunner().invoke(app, [*args, "--budget", "900", "--max-change-rel", "0.1"])
+    a = json.loads(r.stdout)["allocation"]
+    assert all(270 - 1e-9 <= v <= 330 + 1e-9 for v in a.values())
+    assert sum(a.values()) == pytest.approx(900.0)
+    r = CliRunner().invoke(app, [*args, "--group", "oops"])
+    assert r.exit_code != 0 and "NAME=ID" in r.stdout
+
+
+def _workspace(tmp_path: Path) -> Path:
+    import datetime as dt
+
+    import pandas as pd
+
+    from spendlab.data.ingest import ingest_frames
+    from spendlab.data.warehouse import Warehouse
+
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=k) for k in range(30)]
+    ap = pd.DataFrame(
+        [{"date": d, "platform": "google_ads", "level": "campaign", "campaign_id": c,
+          "spend": s, "currency": "USD"}
+         for d in days for c, s in (("tv", 280.0), ("search", 140.0))]
+    )  # fmt: skip
+    ws = tmp_path / "ws"
+    with Warehouse.init(ws, currency="USD") as wh:
+        ingest_frames(wh, {"ad_performance": ap})
+    return ws
+
+
+def test_curves_scenarios_and_frontier_json(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    f = tmp_path / "curves.json"
+    f.write_text(json.dumps(CURVES))
+    run = CliRunner().invoke
+    w = ["--workspace", str(ws), "--json"]
+    r = run(app, ["plan", "curves", "import", str(f), "--name", "hand", "--period", "day", *w])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["active"] is True
+    listed = json.loads(run(app, ["plan", "curves", "list", *w]).stdout)
+    assert [c["name"] for c in listed] == ["hand"]
+    r = run(app, ["plan", "scenario", "create", "tv to social", "--op",
+                  "shift 25% from tv to social", *w])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    sc = json.loads(r.stdout)
+    assert sc["current"] == {"tv": 280.0, "search": 140.0, "social": 0.0}
+    assert sc["allocation"] == {"tv": 210.0, "search": 140.0, "social": 70.0}
+    from spendlab.plan.curves import curves_from_json
+
+    curves, _ = curves_from_json(CURVES)
+    want = curves.response([210.0, 140.0, 70.0]).sum()
+    assert sc["predicted"]["outcome"]["mean"] == pytest.approx(want, rel=1e-12)
+    r2 = run(app, ["plan", "scenario", "create", "flat", "--budget", "630", *w])
+    rows = json.loads(run(app, ["plan", "scenario", "compare", str(sc["id"]),
+                                str(json.loads(r2.stdout)["id"]), *w]).stdout)  # fmt: skip
+    spend = {r["scenario"]: r["mean"] for r in rows if r["metric"] == "spend" and
+             r["entity"] == "total"}  # fmt: skip
+    assert spend == {"tv to social": 420.0, "flat": pytest.approx(630.0)}
+    fr = json.loads(run(app, ["plan", "frontier", "--points", "5", "--target", "0.3", *w]).stdout)
+    assert [p["budget"] for p in fr["points"]] == [0.0, 210.0, 420.0, 630.0, 840.0]
+    assert fr["max_budget"]["value"] == pytest.approx(0.3, rel=1e-6)
+    assert run(app, ["plan", "scenario", "delete", str(sc["id"]), *w]).exit_code == 0
+    r = run(app, ["plan", "scenario", "show", str(sc["id"]), *w])
+    assert r.exit_code != 0 and json.loads(r.stdout)["error"]["type"] == "NotFoundError"
 
 
 def _market_ws(tmp_path: Path) -> Path:

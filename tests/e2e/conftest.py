@@ -84,6 +84,13 @@ def site(tmp_path_factory):
     create_user(store, "ada", PASSWORD, "admin")
     create_user(store, "vic", PASSWORD, "viewer")
     app.state.spendlab.workspaces.register("e2e", ws)
+    # the simulator's true channel curves, as `spendlab demo` registers them (the Plan page)
+    from spendlab.plan.curvesets import save_curve_set, truth_frames
+    from spendlab.plan.store import workspace_key
+
+    frame, meta = truth_frames(market.truth)["channels"]
+    save_curve_set(store.engine, workspace_key(ws), "simulator truth", frame, "day", "simulator",
+                   meta)  # fmt: skip
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -97,6 +104,7 @@ def site(tmp_path_factory):
         "spend": spend,
         "clicks": clicks,
         "workspace": ws,
+        "state": app.state.spendlab,
     }
     server.should_exit = True
     thread.join(timeout=10)

@@ -1,6 +1,6 @@
-"""The endpoints the product brief names, as stable aliases. Upload works now; the planning and
-measurement ones answer 409 ``not_configured`` with what to do until those modules are set up
-in the workspace (never made-up numbers)."""
+"""The endpoints the product brief names, as stable aliases of the domain routes. Planning ones
+answer 409 ``not_configured`` with what to do until the workspace has a curve set, prediction
+until an MMM is fitted (never made-up numbers)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,19 @@ from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from spendlab.app.api.deps import Analyst, StateDep, Viewer
+from spendlab.app.api.routes import plan as plan_routes
 from spendlab.app.api.routes.datasets import upload
-from spendlab.errors import NotFittedError, NotFoundError
+from spendlab.app.api.routes.plan import ScenarioBody
+from spendlab.automate.store import select_actions
+from spendlab.core.actions import ActionStatus
+from spendlab.errors import NotFittedError
+from spendlab.plan import scenarios as plan_scenarios
 
 router = APIRouter(prefix="/api", tags=["product"])
 
 
-class ScenarioIn(BaseModel):
+class ScenarioIn(ScenarioBody):
     workspace: str = Field(min_length=1, max_length=100)
-    name: str = Field(min_length=1, max_length=200)
-    allocation: dict[str, float] = Field(
-        default_factory=dict, description="Spend per channel or campaign id"
-    )
 
 
 class PredictIn(BaseModel):
@@ -47,20 +48,20 @@ def upload_data(
     return upload(state, workspace, file, source, options, dry_run, on_error)
 
 
-@router.post("/create_scenario", summary="Save a what-if allocation and predict its KPIs")
-def create_scenario(body: ScenarioIn, _: Analyst, state: StateDep) -> dict[str, Any]:
-    state.workspaces.get(body.workspace)
-    raise _not_configured(
-        "scenario planning",
-        "it needs response curves; fit a marketing-mix model (spendlab mmm fit) first",
-    )
+@router.post(
+    "/create_scenario", status_code=201, summary="Save a what-if allocation and predict its KPIs"
+)
+def create_scenario(body: ScenarioIn, who: Analyst, state: StateDep) -> dict[str, Any]:
+    """Operations (scale / shift / set) or an allocation, on the workspace's active curve set,
+    from its current spend (last 28 days); optional ``budget`` rescales the result."""
+    return plan_routes.create(state, body.workspace, body, who.username)
 
 
 @router.get("/get_scenario/{scenario_id}", summary="A saved scenario")
 def get_scenario(
     scenario_id: Annotated[int, Path(ge=1, le=2**62)], _: Viewer, state: StateDep
 ) -> dict[str, Any]:
-    raise NotFoundError(f"no scenario {scenario_id}; create one with POST /api/create_scenario")
+    return plan_scenarios.get_scenario(state.store.engine, scenario_id)
 
 
 @router.post("/predict_roi", summary="Predicted iROAS and outcome of a spend plan")
@@ -75,8 +76,13 @@ def predict_roi(body: PredictIn, _: Viewer, state: StateDep) -> dict[str, Any]:
 def get_recommendations(
     _: Viewer, state: StateDep, workspace: Annotated[str, Query(min_length=1, max_length=100)]
 ) -> dict[str, Any]:
-    state.workspaces.get(workspace)
-    raise _not_configured(
-        "recommendations",
-        "fit a marketing-mix model (spendlab mmm fit) or add rules (spendlab rules) first",
-    )
+    """The optimizer's allocation of the current total budget on the active curve set (expected
+    uplift with its interval, KKT gap, binding constraints in words) and the rule actions
+    awaiting approval."""
+    rec = plan_routes.recommendation(state, workspace, plan_routes.OptimizeIn())
+    pending = select_actions(state.store.engine, status=[ActionStatus.PROPOSED.value])
+    return {
+        "budget": rec,
+        "pending_actions": [{"id": i, **a.to_dict()} for i, a, _ in pending[-500:]],
+        "pending_total": len(pending),
+    }

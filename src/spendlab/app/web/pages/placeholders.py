@@ -36,20 +36,6 @@ def _noop(app: Any, state: Any) -> None:
 
 PAGES = [
     Page(
-        "plan",
-        "Plan",
-        _empty(
-            "Plan",
-            "Plan finds the best split of a budget from fitted response curves, compares "
-            "scenarios and shows the efficiency frontier.",
-            [
-                "Fit a marketing-mix model (see Measure).",
-                ["Optimize a budget: ", html.Code("spendlab plan optimize CURVES --budget B")],
-            ],
-        ),
-        _noop,
-    ),
-    Page(
         "automate",
         "Automate",
         _empty(

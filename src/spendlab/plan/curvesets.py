@@ -1,0 +1,347 @@
+"""Curve sets: the ONE way planning gets response curves.
+
+A curve set is a named set of per-channel (or per-campaign) response curves in the planner's
+parameterization (see :mod:`spendlab.plan.curves`), optionally with posterior draws, saved in the
+store per workspace. The newest saved (or most recently activated) set is the workspace's active
+one; scenarios, the frontier, the recommendations and the Plan page use it.
+
+- ``period``: ``"day"`` or ``"week"``, the spend unit the curves take (spend per period in,
+  response per period out).
+- ``source``: ``"mmm"`` (a fitted marketing-mix model), ``"manual"`` (hand-entered) or
+  ``"simulator"`` (the simulator's true curves, for the demo).
+- ``meta``: free JSON. Two keys have a meaning: ``members`` ``{entity id: [campaign_id, ...]}``
+  tells which warehouse campaigns make up an entity (current spend is read from them; without it
+  an entity id is matched against ``campaign_id``), and ``kpi`` (``"revenue"`` or
+  ``"conversions"``) names what the curves predict.
+
+The MMM hands over its curves with one call::
+
+    save_curve_set(engine, workspace_key(ws_path), "mmm 2026-12-05", model.response_curve_params(),
+                   period="week", source="mmm", meta={"run_id": run_id, "kpi": "revenue"})
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from spendlab.errors import ConfigError, DataError
+from spendlab.plan import store
+from spendlab.plan.curves import FAMILIES, ResponseCurves, curves_from_frame
+
+PERIODS = {"day": 1, "week": 7}
+SOURCES = ("mmm", "manual", "simulator")
+ID_COLUMNS = ("id", "channel", "campaign_id")
+PARAMS = sorted({p for ps in FAMILIES.values() for p in ps})
+
+
+@dataclass
+class CurveSet:
+    """A stored curve set. ``frame``: one row per (entity, draw): ``id``, ``type``, ``beta`` and
+    the family's parameters, optional ``draw`` and ``current`` (a fallback current spend per
+    period used when the warehouse has none for the entity)."""
+
+    id: int
+    name: str
+    period: str
+    source: str
+    frame: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+    active: bool = False
+    created_at: str = ""
+
+    @property
+    def period_days(self) -> int:
+        return PERIODS[self.period]
+
+    @property
+    def ids(self) -> list[str]:
+        return list(dict.fromkeys(self.frame["id"].astype(str)))
+
+    def curves(self) -> ResponseCurves:
+        return curves_from_frame(self.frame, id_column="id")
+
+    def members(self) -> dict[str, list[str]]:
+        """Warehouse campaign ids behind each entity (the entity id itself by default)."""
+        given = self.meta.get("members") or {}
+        return {i: [str(c) for c in given.get(i, [i])] for i in self.ids}
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "period": self.period,
+            "source": self.source,
+            "entities": self.ids,
+            "draws": self.curves().draws,
+            "meta": {k: v for k, v in self.meta.items() if k != "members"},
+            "active": self.active,
+            "created_at": self.created_at,
+        }
+
+
+def normalize_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The stored shape of a curve frame: ``id`` column, lower-case ``type``, only the columns a
+    curve set keeps. Checks the curves parse (bad input fails here, not at planning time)."""
+    if not isinstance(frame, pd.DataFrame) or frame.empty:
+        raise DataError("a curve set needs a non-empty curve frame (one row per entity/draw)")
+    idc = next((c for c in ID_COLUMNS if c in frame.columns), None)
+    if idc is None:
+        raise DataError(
+            f"curve frame needs an entity column ({' or '.join(ID_COLUMNS)}); "
+            f"got {list(frame.columns)}"
+        )
+    df = frame.rename(columns={idc: "id"}).copy()
+    df["id"] = df["id"].astype(str)
+    if "type" in df.columns:
+        df["type"] = df["type"].astype(str).str.lower()
+    keep = ["id", "type", *[p for p in PARAMS if p in df.columns]]
+    keep += [c for c in ("draw", "current") if c in df.columns]
+    df = df[[c for c in keep if c in df.columns]].reset_index(drop=True)
+    curves_from_frame(df, id_column="id")  # validates types, parameters and draws
+    if "current" in df.columns:
+        cur = pd.to_numeric(df["current"], errors="coerce")
+        if (cur < 0).any():
+            raise DataError("curve frame column 'current' must be >= 0 (spend per period)")
+    return df
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for rec in df.to_dict(orient="records"):
+        out.append(
+            {
+                k: (None if isinstance(v, float) and math.isnan(v) else _plain(v))
+                for k, v in rec.items()
+            }
+        )
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def _from_row(row: dict[str, Any]) -> CurveSet:
+    frame = pd.DataFrame.from_records(row["curves"])
+    for p in PARAMS:
+        if p in frame.columns:
+            frame[p] = pd.to_numeric(frame[p], errors="coerce")
+    return CurveSet(
+        id=row["id"],
+        name=row["name"],
+        period=row["period"],
+        source=row["source"],
+        frame=frame,
+        meta=row["meta"],
+        active=row["active"],
+        created_at=row["created_at"],
+    )
+
+
+def save_curve_set(
+    engine: Engine,
+    workspace: str,
+    name: str,
+    frame: pd.DataFrame,
+    period: str = "day",
+    source: str = "manual",
+    meta: Mapping[str, Any] | None = None,
+) -> CurveSet:
+    """Store a curve set for ``workspace`` (:func:`spendlab.plan.store.workspace_key` of its
+    folder) and make it the active one. ``frame`` is the tidy curve frame (the MMM's
+    ``response_curve_params()``: ``channel``, optional ``draw``, ``type``, ``beta``, ``half``,
+    ``s``, ``lam``, ``scale``)."""
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ConfigError("a curve set needs a name of 1-200 characters")
+    if period not in PERIODS:
+        raise ConfigError(f"period must be one of {', '.join(PERIODS)}, got {period!r}")
+    if source not in SOURCES:
+        raise ConfigError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    df = normalize_frame(frame)
+    meta = dict(meta or {})
+    members = meta.get("members")
+    if members is not None:
+        if not isinstance(members, Mapping):
+            raise ConfigError("meta['members'] must map entity id -> list of campaign ids")
+        unknown = set(map(str, members)) - set(df["id"])
+        if unknown:
+            raise ConfigError(f"meta['members'] names unknown entities {sorted(unknown)[:5]}")
+        meta["members"] = {str(k): [str(c) for c in v] for k, v in members.items()}
+    curves = curves_from_frame(df, id_column="id")
+    row = store.insert_curve_set(
+        engine,
+        workspace,
+        {
+            "name": name,
+            "period": period,
+            "source": source,
+            "n_entities": curves.n,
+            "draws": curves.draws,
+            "curves": _records(df),
+            "meta": meta,
+        },
+    )
+    return _from_row(row)
+
+
+def load_curve_set(engine: Engine, workspace: str, ref: int | str | None = None) -> CurveSet:
+    """A curve set by id or name, or the workspace's active one (``ref=None``)."""
+    return _from_row(store.get_curve_set_row(engine, workspace, ref))
+
+
+def list_curve_sets(engine: Engine, workspace: str) -> list[dict[str, Any]]:
+    """The workspace's curve sets, newest first: id, name, period, source, n_entities, draws,
+    meta, created_at, active."""
+    return store.list_curve_set_rows(engine, workspace)
+
+
+def activate_curve_set(engine: Engine, workspace: str, ref: int | str) -> CurveSet:
+    return _from_row(store.activate_curve_set(engine, workspace, ref))
+
+
+# --- current spend from the warehouse -------------------------------------------------------------
+def current_spend(wh: Any, cs: CurveSet, days: int = 28) -> pd.DataFrame:
+    """Current spend per entity and period: the average over the last ``days`` days of
+    ``ad_performance`` (ending at its newest date), summed over the entity's member campaigns,
+    times the period length. A campaign reported at several levels counts once (its largest
+    per-level total). Entities without warehouse spend fall back to the frame's ``current``.
+
+    Returns ``id``, ``current``, ``source`` (``warehouse`` | ``curve set`` | ``none``) and the
+    window in ``attrs['window']``.
+    """
+    if days < 1:
+        raise ConfigError(f"days must be >= 1, got {days}")
+    ids = cs.ids
+    members = cs.members()
+    per_campaign: dict[str, float] = {}
+    window: tuple[str, str] | None = None
+    ap = wh.table("ad_performance")
+    span = ap.aggregate(lo=ap.date.min(), hi=ap.date.max()).to_pandas().iloc[0]
+    if not pd.isna(span["hi"]):
+        last = pd.Timestamp(span["hi"]).date()
+        start = max(last - dt.timedelta(days=days - 1), pd.Timestamp(span["lo"]).date())
+        t = ap.filter((ap.date >= start) & (ap.date <= last) & (ap.campaign_id != ""))
+        t = t.filter(t.campaign_id.isin(sorted({c for m in members.values() for c in m})))
+        lv = t.group_by(["campaign_id", "level"]).aggregate(spend=t.spend.sum())
+        pc = lv.group_by("campaign_id").aggregate(spend=lv.spend.max()).to_pandas()
+        scale = cs.period_days / ((last - start).days + 1)
+        per_campaign = {
+            str(k): float(v) * scale for k, v in zip(pc["campaign_id"], pc["spend"], strict=True)
+        }
+        window = (start.isoformat(), last.isoformat())
+    fallback = {}
+    if "current" in cs.frame.columns:
+        fb = cs.frame.groupby("id", sort=False)["current"].first()
+        fallback = {str(k): float(v) for k, v in fb.items() if pd.notna(v)}
+    rows = []
+    for i in ids:
+        found = [per_campaign[c] for c in members[i] if c in per_campaign]
+        if found:
+            rows.append({"id": i, "current": float(sum(found)), "source": "warehouse"})
+        elif i in fallback:
+            rows.append({"id": i, "current": fallback[i], "source": "curve set"})
+        else:
+            rows.append({"id": i, "current": 0.0, "source": "none"})
+    out = pd.DataFrame(rows, columns=["id", "current", "source"])
+    out.attrs["window"] = window
+    return out
+
+
+# --- the simulator's true curves (truth.json, plain JSON: plan never imports the simulator) ------
+def truth_frames(truth: Mapping[str, Any]) -> dict[str, tuple[pd.DataFrame, dict[str, Any]]]:
+    """Curve frames from a simulator ``truth.json`` dict: ``"campaigns"`` (exact per-campaign
+    steady-state curves) and ``"channels"`` (one Hill curve per media channel, fitted to the sum
+    of its campaigns' true curves when the channel's spend is scaled in proportion to the
+    campaigns' mean daily spend; ``meta['fit_max_error']`` is the largest error of that fit
+    relative to the channel's response at twice its current spend). Daily curves."""
+    camps = truth.get("campaigns") or {}
+    if not camps:
+        raise DataError("truth.json has no campaigns: is it a SpendLab simulator truth file?")
+    rows = []
+    for cid, c in camps.items():
+        sat = c["saturation"]
+        kind = str(sat["type"])
+        if kind == "hill":
+            p = {"half": float(sat["K"]), "s": float(sat["S"])}
+        elif kind == "logistic":
+            p = {"lam": float(sat["lam"])}
+        else:
+            raise DataError(f"truth.json campaign {cid!r}: unknown saturation {kind!r}")
+        rows.append(
+            {
+                "id": str(cid),
+                "type": kind,
+                "beta": float(c["beta"]),
+                **p,
+                "current": float(c.get("mean_daily_spend") or 0.0),
+                "channel": str(c["channel"]),
+            }
+        )
+    cf = pd.DataFrame(rows)
+    camp_curves = curves_from_frame(cf, id_column="id")
+    channel_rows, fit_err, members = [], {}, {}
+    for ch, g in cf.groupby("channel", sort=False):
+        sub = camp_curves.subset(list(g["id"]))
+        cur = g["current"].to_numpy(dtype=float)
+        total = float(cur.sum())
+        w = cur / total if total > 0 else np.full(len(cur), 1.0 / len(cur))
+        scale_ref = total if total > 0 else 1.0
+        beta, half, s, err = _fit_hill(lambda x, sub=sub, w=w: sub.response(x * w).sum(), scale_ref)
+        channel_rows.append(
+            {"id": str(ch), "type": "hill", "beta": beta, "half": half, "s": s, "current": total}
+        )
+        fit_err[str(ch)] = err
+        members[str(ch)] = list(g["id"])
+    channels = pd.DataFrame(channel_rows)
+    base = {"kpi": "revenue", "seed": truth.get("seed"), "currency": truth.get("currency")}
+    return {
+        "campaigns": (
+            cf.drop(columns=["channel"]),
+            {
+                **base,
+                "level": "campaign",
+                "channel_of": dict(zip(cf["id"], cf["channel"], strict=True)),
+            },
+        ),
+        "channels": (
+            channels,
+            {**base, "level": "channel", "members": members, "fit_max_error": fit_err},
+        ),
+    }
+
+
+def _fit_hill(g: Any, ref: float) -> tuple[float, float, float, float]:
+    """Least-squares Hill fit of a scalar curve ``g`` on spend in [0, 2.5 ref]."""
+    from scipy.optimize import least_squares
+
+    xs = np.linspace(0.0, 2.5 * ref, 120)
+    ys = np.array([g(x) for x in xs])
+    top = float(g(50 * ref))
+    if top <= 0:
+        return 0.0, ref, 1.0, 0.0
+    half0 = float(np.interp(top / 2, ys, xs)) if ys[-1] >= top / 2 else 2.5 * ref
+
+    def model(p: np.ndarray) -> np.ndarray:
+        b, h, s = np.exp(p)
+        t = (xs / h) ** s
+        return b * t / (1 + t)
+
+    fit = least_squares(
+        lambda p: (model(p) - ys) / top, np.log([top, max(half0, 1e-6 * ref), 1.0]), method="lm"
+    )
+    b, h, s = (float(v) for v in np.exp(fit.x))
+    err = float(np.max(np.abs(model(fit.x) - ys)) / max(ys.max(), 1e-12))
+    return b, h, s, err
