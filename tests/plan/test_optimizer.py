@@ -171,3 +171,38 @@ def test_draws_give_interval_and_json_format() -> None:
     assert set(out["allocation"]) == {"tv", "sea"}
     assert out["allocation"]["sea"] <= 40 + 1e-9
     assert {"mean", "lo", "hi"} <= set(out["expected"])
+
+
+def _hill_total(params: list[dict], X: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        parts = [p["beta"] * X[:, i] ** p["s"] / (X[:, i] ** p["s"] + p["half"] ** p["s"])
+                 for i, p in enumerate(params)]  # fmt: skip
+    return np.nansum(parts, axis=0)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_s_curves_match_a_fine_grid(seed: int) -> None:
+    """Two or three S-curves (Hill s in 1.1-3) at budgets from far below to past the
+    inflection points: the optimum may leave one curve inside its convex part or between its
+    inflection and tangent points, which envelope-and-repair alone never proposes (it was up to
+    12% short on such cases). Each result is within 1e-5 of a fine grid over the simplex."""
+    rng = np.random.default_rng(seed)
+    for _ in range(25):
+        n = int(rng.integers(2, 4))
+        params = [{"beta": float(rng.uniform(100, 1000)), "half": float(rng.uniform(100, 1000)),
+                   "s": float(rng.uniform(1.1, 3))} for _ in range(n)]  # fmt: skip
+        curves, _ = curves_from_json(
+            [{"id": f"c{i}", "curve": {"type": "hill", "params": p}} for i, p in enumerate(params)]
+        )
+        budget = float(rng.uniform(50, 2000))
+        got = optimize(curves, budget).objective
+        if n == 2:
+            xs = np.linspace(0, budget, 40001)
+            X = np.stack([xs, budget - xs], 1)
+        else:
+            g = np.linspace(0, 1, 601)
+            a, b = np.meshgrid(g, g)
+            keep = a + b <= 1
+            X = np.stack([a[keep], b[keep], 1 - a[keep] - b[keep]], 1) * budget
+        best = _hill_total(params, X).max()
+        assert got >= best * (1 - 1e-5), (params, budget, got, best)

@@ -282,6 +282,9 @@ class ResponseCurves:
     def tangent_point(self) -> np.ndarray:
         return self._apply("tangent_point")
 
+    def inflection(self) -> np.ndarray:
+        return self._apply("inflection")
+
     def point(self, draw: int | None = None) -> ResponseCurves:
         """Draw-free curves: one posterior draw, or (None) the posterior-mean parameters."""
         return ResponseCurves(

@@ -26,7 +26,7 @@ bound on the best objective of every feasible allocation (``env >= f``). ``kkt_g
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -59,6 +59,10 @@ class WaterFill:
         self.f, self.w, self.c, self.b = f, np.asarray(w, dtype=float), float(c), bounds
         self.tau = np.asarray(f.tangent_point(), dtype=float)
         self.s_shaped = self.tau > 0
+        # start of the concave branch; curves without ``inflection`` (risk statistics over draws)
+        # are only ever switched on at their tangent point
+        infl = getattr(f, "inflection", None)
+        self.infl = np.minimum(np.asarray(infl(), dtype=float), self.tau) if infl else self.tau
         self.chord = np.where(
             self.s_shaped, f.response(self.tau) / np.where(self.s_shaped, self.tau, 1.0), np.inf
         )  # envelope slope on [0, tau] (= f'(tau))
@@ -67,8 +71,14 @@ class WaterFill:
     def spend_at(self, price: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         q = (np.asarray(price, dtype=float) + self.c) / self.w
         x = self.f.inverse_marginal(np.maximum(q, 1e-300))
-        x = np.where(self.s_shaped & (q >= self.chord), 0.0, x)
+        x = np.where(self._free_s(lo) & (q >= self.chord), 0.0, x)
         return np.clip(x, lo, hi)
+
+    def _free_s(self, lo: np.ndarray) -> np.ndarray:
+        """S-curves free to sit at 0: below the inflection their envelope is the chord. An S-curve
+        switched on (``lo`` at or past its inflection) is concave on its domain: its spend solves
+        ``f'(x) = price`` there, also between the inflection and the tangent point."""
+        return self.s_shaped & (lo < self.infl * (1 - 1e-12))
 
     def objective(self, x: np.ndarray) -> float:
         return float(np.sum(self.w * self.f.response(x)) - self.c * np.sum(x))
@@ -176,7 +186,7 @@ class WaterFill:
         delta = x_lo - x_hi
         if r <= 1e-12 * max(budget, 1.0) or delta.sum() <= 0:
             return Solution(x_hi, p_hi, phi, np.nan, np.nan, 0)
-        jump = self.s_shaped & (x_hi < self.tau) & (delta > 1e-9 * (1 + self.tau))
+        jump = self._free_s(lo) & (x_hi < self.tau) & (delta > 1e-9 * (1 + self.tau))
         if not jump.any() or depth >= 6:
             x = x_hi + delta * min(1.0, r / delta.sum())
             return Solution(x, p_hi, phi, np.nan, np.nan, 0)
@@ -208,35 +218,118 @@ class WaterFill:
         return best
 
     local_search_max = 32
+    exhaustive_work = 200_000  # enumerate all on/off states when 2^k * n stays below this
 
-    def _local_search(self, sol: Solution, budget, equality) -> Solution:
-        """Few S-curves: switch one S-curve on (to at least its tangent point) or off (to 0) at a
-        time, re-solve the rest, keep the best; repeat until no switch improves."""
-        best, best_obj = sol, self.objective(sol.x)
-        for _ in range(10):
-            improved = False
-            sidx = np.flatnonzero(self.s_shaped)
-            on = [i for i in sidx if best.x[i] > self.b.lo[i] and self.b.lo[i] < self.tau[i]]
-            off = [i for i in sidx if best.x[i] <= self.b.lo[i] < self.tau[i]]
-            moves = [(i, None) for i in on] + [(None, j) for j in off]
-            moves += [(i, j) for i in on for j in off]  # swaps
-            for i, j in moves:
-                lo2, hi2 = self.b.lo.copy(), self.b.hi.copy()
-                if i is not None:
-                    hi2[i] = lo2[i]
-                if j is not None:
-                    if self.tau[j] > hi2[j]:
-                        continue
-                    lo2[j] = self.tau[j]
+    def _state_solve(self, sidx: np.ndarray, on: np.ndarray, budget, equality) -> Solution | None:
+        """The concave sub-problem of one on/off state of the S-curves ``sidx``: an "off" curve
+        stays at its minimum spend, an "on" curve spends on its concave branch (at least its
+        inflection point, or all the budget left when that is less). Water-filling is exact on
+        it."""
+        lo2, hi2 = self.b.lo.copy(), self.b.hi.copy()
+        off_i, on_i = sidx[~on], sidx[on]
+        hi2[off_i] = lo2[off_i]
+        want = np.minimum(np.maximum(lo2[on_i], self.infl[on_i]), hi2[on_i])
+        if budget is not None:  # a budget below the inflection: spend it all there (convex part)
+            want = np.minimum(want, np.maximum(budget - (lo2.sum() - lo2[on_i]), lo2[on_i]))
+        lo2[on_i] = want
+        try:
+            return self._solve(lo2, hi2, budget, equality, depth=6)
+        except InfeasibleError:
+            return None
+
+    def _convex_refine(self, sidx, best: Solution, best_obj: float, budget, equality):
+        """At an optimum one S-curve may sit inside its convex part (below the inflection),
+        balanced by the others' concavity. For each S-curve that is on, scan its spend below the
+        inflection (the others re-solved exactly for the rest of the budget), then refine the best
+        point by golden-section search."""
+        if budget is None:
+            return best, best_obj
+        on = [i for i in sidx if best.x[i] > self.b.lo[i] + 1e-12]
+        for i in on:
+            a, b = self.b.lo[i], min(self.infl[i], self.b.hi[i])
+            if b <= a:
+                continue
+
+            base_lo, base_hi = self.b.lo.copy(), self.b.hi.copy()
+            for j in sidx:  # the other S-curves keep the best state
+                if j == i:
+                    continue
+                if best.x[j] > self.b.lo[j] + 1e-12:
+                    base_lo[j] = min(max(base_lo[j], self.infl[j]), base_hi[j], best.x[j])
+                else:
+                    base_hi[j] = base_lo[j]
+
+            def value(t: float, i: int = i, lo0=base_lo, hi0=base_hi) -> tuple[float, Any]:
+                lo2, hi2 = lo0.copy(), hi0.copy()
+                lo2[i] = hi2[i] = t
                 try:
                     cand = self._solve(lo2, hi2, budget, equality, depth=6)
                 except InfeasibleError:
-                    continue
-                obj = self.objective(cand.x)
-                if obj > best_obj * (1 + 1e-12) + 1e-15:
-                    best, best_obj, improved = cand, obj, True
-            if not improved:
-                break
+                    return -np.inf, None
+                return self.objective(cand.x), cand
+
+            grid = np.linspace(a, b, 9)
+            vals = [value(float(t))[0] for t in grid]
+            m = int(np.argmax(vals))
+            lo_t, hi_t = grid[max(m - 1, 0)], grid[min(m + 1, len(grid) - 1)]
+            g = (np.sqrt(5) - 1) / 2
+            t1, t2 = hi_t - g * (hi_t - lo_t), lo_t + g * (hi_t - lo_t)
+            v1, v2 = value(t1)[0], value(t2)[0]
+            for _ in range(28):  # the bracket shrinks to 0.618^28 ~ 1e-6 of a grid step
+                if v1 >= v2:
+                    hi_t, t2, v2 = t2, t1, v1
+                    t1 = hi_t - g * (hi_t - lo_t)
+                    v1 = value(t1)[0]
+                else:
+                    lo_t, t1, v1 = t1, t2, v2
+                    t2 = lo_t + g * (hi_t - lo_t)
+                    v2 = value(t2)[0]
+            obj, cand = value(0.5 * (lo_t + hi_t))
+            if cand is not None and obj > best_obj * (1 + 1e-12) + 1e-15:
+                best, best_obj = cand, obj
+        return best, best_obj
+
+    def _local_search(self, sol: Solution, budget, equality) -> Solution:
+        """Few S-curves: search over which S-curves are on (on their concave branch: with a tight
+        budget the optimum can sit between the inflection and the tangent point, which the
+        envelope never proposes) and which are off. Each state is a concave problem solved
+        exactly; all states are enumerated when that is cheap, else single switches and swaps
+        from the envelope solution's state are repeated until none improves."""
+        sidx = np.flatnonzero(self._free_s(self.b.lo))
+        if sidx.size == 0:
+            return sol
+        best, best_obj = sol, self.objective(sol.x)
+
+        def consider(on: np.ndarray) -> bool:
+            nonlocal best, best_obj
+            cand = self._state_solve(sidx, on, budget, equality)
+            if cand is None:
+                return False
+            obj = self.objective(cand.x)
+            if obj > best_obj * (1 + 1e-12) + 1e-15:
+                best, best_obj = cand, obj
+                return True
+            return False
+
+        k = sidx.size
+        if (2**k) * self.f.n <= self.exhaustive_work:
+            for code in range(2**k):
+                consider(((code >> np.arange(k)) & 1).astype(bool))
+            best, best_obj = self._convex_refine(sidx, best, best_obj, budget, equality)
+        else:
+            state = sol.x[sidx] > self.b.lo[sidx] + 1e-12
+            consider(state)
+            for _ in range(10):
+                improved = False
+                moves = [[i] for i in range(k)]
+                moves += [[i, j] for i in range(k) for j in range(k) if state[i] and not state[j]]
+                for flip in moves:
+                    trial = state.copy()
+                    trial[flip] = ~trial[flip]
+                    if consider(trial):
+                        state, improved = trial, True
+                if not improved:
+                    break
         best.repaired = max(best.repaired, sol.repaired)
         return best
 
