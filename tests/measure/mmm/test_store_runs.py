@@ -50,8 +50,11 @@ def test_workspace_frame_matches_the_warehouse(shared):
     ws, payload = shared
     con = duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True)
     try:
-        spend = dict(con.execute(
-            "select platform, sum(spend) from ad_performance group by platform").fetchall())
+        spend = dict(
+            con.execute(
+                "select platform, sum(spend) from ad_performance group by platform"
+            ).fetchall()
+        )
         rev = con.execute("select sum(value) from outcomes where kpi = 'revenue'").fetchone()[0]
         price = con.execute("select avg(value) from controls where name = 'price'").fetchone()[0]
     finally:
@@ -71,7 +74,8 @@ def test_workspace_frame_matches_the_warehouse(shared):
     assert f["price"].mean() == pytest.approx(price, rel=1e-9)
     w = weekly.frame  # weeks start on Monday; only complete weeks
     assert (w["date"].dt.dayofweek == 0).all() and len(w) == 10
-    inside = f[(f["date"] >= w["date"].min()) & (f["date"] < w["date"].max() + pd.Timedelta(7, "D"))]
+    end = w["date"].max() + pd.Timedelta(7, "D")
+    inside = f[(f["date"] >= w["date"].min()) & (f["date"] < end)]
     assert w["revenue"].sum() == pytest.approx(inside["revenue"].sum(), rel=1e-9)
     assert w["meta"].sum() == pytest.approx(inside["meta"].sum(), rel=1e-9)
 
