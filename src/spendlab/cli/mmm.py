@@ -68,6 +68,9 @@ def fit(
     warmup: Annotated[int, typer.Option(min=10)] = 500,
     fast: Annotated[bool, typer.Option("--fast", help="Laplace approximation (preview).")] = False,
     holdout: Annotated[int, typer.Option(help="Final periods kept out to score fit.")] = 0,
+    yearly_order: Annotated[
+        int, typer.Option(min=0, max=10, help="Yearly Fourier order (0 under a year of data).")
+    ] = 3,
     seed: int = 0,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder to save.")] = None,
     workspace: WorkspaceOpt = None,
@@ -95,7 +98,8 @@ def fit(
                    "channels": channel or None, "controls": control}  # fmt: skip
         df, inp, source = _load_data(data, workspace, table, ws_opts)
         opts = {"chains": chains, "draws": draws, "warmup": warmup, "fast": fast,
-                "holdout": holdout, "seed": seed, "progress_bar": True}  # fmt: skip
+                "holdout": holdout, "seed": seed, "yearly_order": yearly_order,
+                "progress_bar": True}  # fmt: skip
         if inp is not None:
             cfg = inp.config(**opts)
         else:

@@ -32,7 +32,6 @@ import pandas as pd
 
 from spendlab.data.schema import AD_PERFORMANCE
 from spendlab.errors import ConfigError, DataError
-from spendlab.measure.mmm.config import MMMConfig
 
 Frequency = Literal["auto", "daily", "weekly"]
 DATE = "date"
@@ -58,8 +57,10 @@ class MMMInput:
     frequency: str
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def config(self, **kw: Any) -> MMMConfig:
+    def config(self, **kw: Any) -> Any:
         """An :class:`MMMConfig` for this frame; ``kw`` sets the other options (fast, draws...)."""
+        from spendlab.measure.mmm.config import MMMConfig  # imports JAX: only when fitting
+
         return MMMConfig(date=DATE, target=self.target, channels=self.channels,
                          controls=self.controls, **kw)  # fmt: skip
 
