@@ -93,13 +93,13 @@ def test_levels_are_counted_once_and_errors_say_what_to_do(workspace):
     rng = np.random.default_rng(0)
     outcomes = pd.DataFrame({"date": days, "kpi": "sales", "value": 100 + rng.random(21)})
     ad = pd.concat([
-        # one campaign reported at campaign level and again per keyword: count it once
+        # one campaign reported per account, per campaign and per keyword: count it once
         _ad_rows("campaign", 10.0, days, account_id="a1", campaign_id="c1"),
         _ad_rows("keyword", 5.0, days, account_id="a1", campaign_id="c1", ad_group_id="g",
                  keyword_id="k1"),
         _ad_rows("keyword", 5.0, days, account_id="a1", campaign_id="c1", ad_group_id="g",
                  keyword_id="k2"),
-        _ad_rows("account", 99.0, days, account_id="a1"),  # account total: already counted
+        _ad_rows("account", 10.0, days, account_id="a1"),
         _ad_rows("account", 7.0, days, account_id="a2", platform="meta"),  # only account rows
     ])  # fmt: skip
     ingest_frames(wh, {"outcomes": outcomes, "ad_performance": ad})

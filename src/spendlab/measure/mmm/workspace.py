@@ -7,9 +7,10 @@
 
 - **Spend** per channel and period from ``ad_performance``; a channel is the value of
   ``channel_by`` (``platform`` by default; any text column of the table, e.g. ``account_name``,
-  ``business_unit``, ``objective``), optionally renamed or merged with ``channel_map``. A
-  campaign reported at several levels (campaign, keyword and ad rows) is counted once, at the
-  level with the largest spend; account rows count only for accounts without campaign rows.
+  ``business_unit``, ``objective``), optionally renamed or merged with ``channel_map``. Spend
+  reported at several levels (a campaign report and a keyword report of the same campaign) is
+  counted once, as in the explorer: a row is left out on days a coarser row of its hierarchy
+  exists.
 - **Target** from ``outcomes``: the KPI ``kpi`` (``revenue``, else ``conversions`` when not
   given); ``national`` rows when there are any, else the sum over geos.
 - **Controls** from ``controls``, one column per name (``national`` rows, else the mean over
@@ -30,12 +31,12 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from spendlab.data.explorer import _scoped as scoped_rows
 from spendlab.data.schema import AD_PERFORMANCE
 from spendlab.errors import ConfigError, DataError
 
 Frequency = Literal["auto", "daily", "weekly"]
 DATE = "date"
-_KEY = ["platform", "account_id", "campaign_id"]
 #: text columns of ``ad_performance`` a channel can be defined by
 CHANNEL_COLUMNS = tuple(
     c.name
@@ -109,18 +110,6 @@ def _pick_kpi(wh: Any, kpi: str | None) -> tuple[Any, str]:
     return out.filter(out.kpi == kpi), kpi
 
 
-def _media_rows(ap: Any) -> Any:
-    """Rows of ``ad_performance`` that count each campaign once (see the module docstring)."""
-    camp = ap.filter(ap.campaign_id != "")
-    per_level = camp.group_by([*_KEY, "level"]).aggregate(total=camp.spend.sum())
-    rank = ibis.row_number().over(group_by=_KEY, order_by=[ibis.desc("total"), "level"])
-    best = per_level.mutate(rank=rank).filter(lambda t: t["rank"] == 0).select(*_KEY, "level")
-    camp = camp.semi_join(best, [*_KEY, "level"])
-    accounts = camp.select("platform", "account_id").distinct()
-    acct = ap.filter(ap.campaign_id == "").anti_join(accounts, ["platform", "account_id"])
-    return camp.union(acct)
-
-
 def _step(days: pd.Series) -> int:
     d = np.sort(pd.to_datetime(days.unique()).to_numpy().astype("datetime64[D]").astype(np.int64))
     return int(np.median(np.diff(d))) if d.size > 1 else 1
@@ -182,7 +171,8 @@ def build_input(
     def within(t: Any) -> Any:
         return t.filter(_day(t.date).between(lo, hi))
 
-    media = _media_rows(within(ap))
+    # each day's spend counted once across report levels: the explorer's rule (one home)
+    media = scoped_rows(wh, "account", lo, hi, {})
     chan = ibis.coalesce(media[channel_by].nullif(""), ibis.literal("(none)"))
     spend = (
         media.group_by(day=_day(media.date), channel=chan)
