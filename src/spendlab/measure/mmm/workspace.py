@@ -206,7 +206,10 @@ def _assemble(y, spend, ctrl, kpi, freq, weekly_outcomes, channels, controls, ch
             )
     spend["day"] = pd.to_datetime(spend["day"])
     wide = spend.pivot_table(index="day", columns="channel", values="spend", aggfunc="sum")
-    wide = wide.reindex(days).fillna(0.0)
+    # sums in the warehouse run in parallel, so their last bits vary between runs: round to a
+    # millionth of the currency so the same data always give the same frame (and data hash)
+    wide = wide.reindex(days).fillna(0.0).round(6)
+    y = y.assign(value=y["value"].round(6))
     totals = wide.sum()
     found = [str(c) for c in totals.index[totals > 0]]
     if channels:
