@@ -109,6 +109,7 @@ def test_curves_for_planning_and_predict_roi_agree(mmm):
     assert other.status_code == 404  # a run of another workspace
 
 
+@pytest.mark.slow  # one real (small, fast-mode) fit through the job runner: ~10-15 s of CPU
 def test_fit_job_runs_in_the_background_and_is_indexed(mmm):
     c, run, payload, state = mmm
     h = login(c, "ana")
