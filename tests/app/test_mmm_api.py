@@ -143,3 +143,20 @@ def test_fit_job_runs_in_the_background_and_is_indexed(mmm):
     latest = c.post("/api/predict_roi", json={"workspace": "mmm", "spend": {}}, headers=h)
     assert latest.json()["run_id"] == started["run_id"]  # the newest successful run
     assert c.get(f"{BASE}/runs?status=failed", headers=h).json()["total"] == 1
+
+
+def test_a_fit_cut_off_by_a_restart_is_reported_failed(mmm):
+    from spendlab.app.jobs import JobRunner
+    from spendlab.app.store import Job
+
+    c, run, _, state = mmm
+    engine = state.store.engine
+    rid = runs.start_run(engine, run["workspace"], run["config"], source="workspace")
+    with state.store.session() as s:
+        s.add(Job(id="j-cut", kind="mmm_fit", status="running", params={"run_id": rid}))
+    runs.set_job(engine, rid, "j-cut")
+    JobRunner(state.store).shutdown()  # a new server process: interrupted jobs fail
+    h = login(c, "vic")
+    got = c.get(f"{BASE}/runs", headers=h).json()["items"]
+    cut = next(r for r in got if r["id"] == rid)
+    assert cut["status"] == "failed" and "server stopped" in cut["error"]

@@ -49,6 +49,7 @@ runs = sa.Table(
     sa.Column("path", sa.Text),  # run folder, relative to the workspace when inside it
     sa.Column("error", sa.Text),
     sa.Column("created_by", sa.String(64), nullable=False, default=""),
+    sa.Column("job_id", sa.String(32)),  # the background job fitting it (server fits)
 )
 
 
@@ -142,6 +143,7 @@ def _row(r: Any, *, full: bool = True) -> dict[str, Any]:
         "path": r.path,
         "error": r.error,
         "created_by": r.created_by,
+        "job_id": r.job_id,
     }
     if full:
         out["config"] = cfg
@@ -191,6 +193,12 @@ def finish_run(
             error=None,
         ))  # fmt: skip
     return get_run(engine, run_id)
+
+
+def set_job(engine: Engine, run_id: str, job_id: str) -> None:
+    """Link a run to the background job that fits it."""
+    with engine.begin() as c:
+        c.execute(runs.update().where(runs.c.id == run_id).values(job_id=job_id))
 
 
 def fail_run(engine: Engine, run_id: str, error: str) -> None:

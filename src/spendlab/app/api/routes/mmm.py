@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from spendlab.app.api.deps import Analyst, StateDep, Viewer
 from spendlab.app.api.paging import PageParams, page_params, paginate
 from spendlab.app.api.state import AppState
+from spendlab.errors import SpendLabError
 from spendlab.measure.mmm import store as runs
 from spendlab.measure.mmm.workspace import CHANNEL_COLUMNS, build_input
 
@@ -84,7 +85,22 @@ def start_fit(state: AppState, workspace: str, body: FitIn, user: str) -> dict[s
 
     params = {"run_id": run_id, **body.model_dump(mode="json")}
     job_id = state.jobs.submit("mmm_fit", work, workspace_id=ws.id, user=user, params=params)
+    runs.set_job(engine, run_id, job_id)
     return {"job_id": job_id, "run_id": run_id, "input": inp.describe()}
+
+
+def reconcile(state: AppState, ws_path: str) -> None:
+    """Runs left ``running`` by a job that no longer runs (the server stopped) become failed."""
+    engine = state.store.engine
+    for r in runs.list_runs(engine, ws_path, status="running"):
+        if r["job_id"] is None:
+            continue
+        try:
+            job = state.jobs.get(r["job_id"])
+        except SpendLabError:
+            job = {"status": "failed", "error": "its job is gone"}
+        if job["status"] == "failed":
+            runs.fail_run(engine, r["id"], job["error"] or "the fit job failed")
 
 
 @router.post("/fits", status_code=202, summary="Start a model fit (background job)")
@@ -101,6 +117,7 @@ def list_runs(
     status: Annotated[Literal["running", "succeeded", "failed"] | None, Query()] = None,
 ) -> dict[str, Any]:
     ws = state.workspaces.get(workspace)
+    reconcile(state, ws.path)
     return paginate(runs.list_runs(state.store.engine, ws.path, status), paging)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from dash import Input, Output, State, dcc, html, no_update
 
-from spendlab.app.api.routes.mmm import FitIn, start_fit
+from spendlab.app.api.routes.mmm import FitIn, reconcile, start_fit
 from spendlab.app.store import Role
 from spendlab.app.web.pages import PageContext
 from spendlab.app.web.session import current_user
@@ -21,6 +21,7 @@ STATUS_CLASS = {"PASS": "good", "REVIEW": "flat", "FAIL": "bad"}
 
 def _options(state, ws_id) -> list[dict[str, Any]]:
     ws = state.workspaces.get(ws_id)
+    reconcile(state, ws.path)
     out = []
     for r in runs.list_runs(state.store.engine, ws.path):
         label = (f"{r['created_at'][:16].replace('T', ' ')} - {r['method']} - {r['target']} ~ "

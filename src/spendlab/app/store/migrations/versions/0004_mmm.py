@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("path", sa.Text(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("created_by", sa.String(length=64), nullable=False),
+        sa.Column("job_id", sa.String(length=32), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("mmm_runs", schema=None) as batch_op:
