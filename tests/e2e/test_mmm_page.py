@@ -19,12 +19,10 @@ from spendlab.app.store import open_store
 from spendlab.config import Settings
 from spendlab.measure.mmm import store as runs
 
-from .conftest import PASSWORD, SHOTS, _free_port, sign_in
+from .conftest import PASSWORD, _free_port, sign_in
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "measure" / "mmm"))
 from shared_run import copy_workspace, fitted_workspace
-
-DOCS_IMG = Path(__file__).parents[2] / "docs" / "img"
 
 
 def _serve(root: Path, ws_name: str, ws: Path):
@@ -99,9 +97,7 @@ def test_measure_page_shows_the_fitted_run(page, mmm_site, shot):
     expect(page.locator("#mmm-fig-iroas")).to_contain_text("break-even")
     expect(page.locator("#mmm-fit")).to_be_visible()  # an admin may fit
     expect(page.locator("#empty-measure")).to_have_count(0)
-    shot(page, "measure-mmm")
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(SHOTS / "measure-mmm.png", DOCS_IMG / "measure-mmm.png")
+    shot(page, "measure-mmm")  # docs/img/measure-mmm.png is a copy of it
 
 
 def test_viewers_see_results_but_cannot_fit(page, mmm_site):
