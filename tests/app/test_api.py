@@ -42,6 +42,13 @@ ROUTES = [
     ("GET", "/api/v1/jobs", "viewer", None),
     ("POST", "/api/v1/workspaces/demo/attribution", "viewer", {"model": "linear"}),
     ("GET", "/api/v1/workspaces/demo/attribution/compare", "viewer", None),
+    ("POST", "/api/v1/workspaces/demo/mmm/fits", "analyst", {"channels": ["tv"]}),
+    ("GET", "/api/v1/workspaces/demo/mmm/runs", "viewer", None),
+    ("GET", "/api/v1/workspaces/demo/mmm/runs/r1", "viewer", None),
+    ("GET", "/api/v1/workspaces/demo/mmm/runs/r1/decomposition", "viewer", None),
+    ("GET", "/api/v1/workspaces/demo/mmm/runs/r1/fitted", "viewer", None),
+    ("GET", "/api/v1/workspaces/demo/mmm/runs/r1/curves", "viewer", None),
+    ("GET", "/api/v1/workspaces/demo/mmm/runs/r1/adstock", "viewer", None),
     ("GET", "/api/v1/jobs/abc", "viewer", None),
     ("GET", f"{PLAN}/curve-sets", "viewer", None),
     ("GET", f"{PLAN}/scenarios", "viewer", None),
@@ -82,6 +89,7 @@ def test_every_route_is_in_the_matrix(client):
             .replace("{key_id}", "1")
             .replace("{scenario_id}", "1")
             .replace("{job_id}", "abc")
+            .replace("{run_id}", "r1")
         )
 
     assert {(m, norm(p)) for m, p in documented} == covered

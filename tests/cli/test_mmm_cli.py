@@ -50,3 +50,37 @@ def test_bad_channel_exits_with_config_code(tmp_path):
                                    "--channel", "tv", "--json"])  # fmt: skip
     assert res.exit_code == 5
     assert "not in the data" in json.loads(res.stdout)["error"]["message"]
+
+
+def test_workspace_fit_is_saved_indexed_and_reported_by_run_id(tmp_path, tmp_path_factory):
+    """`mmm fit --workspace WS` (no --table) builds the frame from the canonical tables; the
+    run lands in WS/mmm/runs/<id> and in the store; `mmm runs` lists it; `mmm report ID`."""
+    from shared_run import fitted_workspace
+
+    ws, payload = fitted_workspace(tmp_path_factory)  # the shared fit ran this command
+    assert payload["input"]["frequency"] == "daily" and payload["input"]["periods"] == 70
+    assert set(payload["channels"]) == {"google_ads", "meta", "microsoft"}
+    assert Path(payload["run"]) == ws.resolve() / "mmm" / "runs" / payload["run_id"]
+    runner = CliRunner()
+    res = runner.invoke(app, ["mmm", "runs", "--workspace", str(ws), "--json"])
+    assert res.exit_code == 0, res.output
+    listed = json.loads(res.stdout)
+    assert [r["id"] for r in listed] == [payload["run_id"]] and listed[0]["status"] == "succeeded"
+    pdf = tmp_path / "report.pdf"
+    res = runner.invoke(app, ["mmm", "report", payload["run_id"], "--workspace", str(ws),
+                              "--out", str(pdf), "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    res = runner.invoke(app, ["mmm", "report", "nope", "--workspace", str(ws), "--out",
+                              str(pdf), "--json"])  # fmt: skip
+    assert res.exit_code != 0 and "no model run 'nope'" in res.stdout
+
+
+def test_workspace_fit_with_bad_kpi_says_which_exist(tmp_path_factory):
+    from shared_run import fitted_workspace
+
+    ws, _ = fitted_workspace(tmp_path_factory)
+    res = CliRunner().invoke(app, ["mmm", "fit", "--workspace", str(ws), "--target", "profit",
+                                   "--fast", "--json"])  # fmt: skip
+    assert res.exit_code == 5
+    assert "KPI 'profit' is not in the outcomes table" in json.loads(res.stdout)["error"]["message"]

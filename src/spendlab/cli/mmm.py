@@ -11,31 +11,56 @@ from spendlab.cli.data import JsonOpt, WorkspaceOpt
 from spendlab.cli.output import emit_json, out, run, status
 from spendlab.errors import ConfigError, DataError
 
-mmm_app = typer.Typer(help="Marketing-mix model: fit, report.", no_args_is_help=True)
+mmm_app = typer.Typer(help="Marketing-mix model: fit, list runs, report.", no_args_is_help=True)
 
 
-def _load_data(data: Path | None, workspace: Path | None, table: str | None):
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="SQLAlchemy URL of the run index (default: $SPENDLAB_STORE_URL, else "
+        "sqlite:///WORKSPACE/app.db).",
+    ),
+]
+
+
+def _load_data(data: Path | None, workspace: Path | None, table: str | None, ws_opts: dict):
+    """(frame, target, channels, controls, source): the CSV, a workspace table as is, or the
+    frame built from the workspace's canonical tables (``measure.mmm.workspace``)."""
     import pandas as pd
 
     if workspace is not None:
-        if not table:
-            raise ConfigError("--workspace needs --table NAME (one row per period)")
         from spendlab.data.warehouse import Warehouse
 
         with Warehouse.open(workspace, read_only=True) as wh:
-            return wh.table(table).to_pandas()
+            if table:
+                return wh.table(table).to_pandas(), None, f"table:{table}"
+            from spendlab.measure.mmm.workspace import build_input
+
+            inp = build_input(wh, **ws_opts)
+            return inp.frame, inp, "workspace"
     if data is None:
-        raise ConfigError("give DATA.csv or --workspace PATH --table NAME")
+        raise ConfigError("give DATA.csv or --workspace PATH (with --table NAME for a ready table)")
     if not data.exists():
         raise DataError(f"{data} does not exist")
-    return pd.read_csv(data)
+    return pd.read_csv(data), None, f"csv:{data.name}"
+
+
+def _engine(url: str | None, ws: Path):
+    from spendlab.app.store import open_store
+    from spendlab.config import get_settings
+
+    return open_store(url or get_settings().workspace_store_url(ws)).engine
 
 
 @mmm_app.command("fit")
 def fit(
     data: Annotated[Path | None, typer.Argument(help="CSV with one row per period.")] = None,
     date: Annotated[str, typer.Option("--date", help="Date column.")] = "date",
-    target: Annotated[str, typer.Option("--target", help="Outcome column.")] = "revenue",
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Outcome column (CSV, default revenue) or KPI (workspace)."),
+    ] = None,
     channel: Annotated[list[str] | None, typer.Option("--channel", help="Spend column.")] = None,
     control: Annotated[list[str] | None, typer.Option("--control", help="Control column.")] = None,
     chains: Annotated[int, typer.Option(min=1)] = 2,
@@ -43,28 +68,56 @@ def fit(
     warmup: Annotated[int, typer.Option(min=10)] = 500,
     fast: Annotated[bool, typer.Option("--fast", help="Laplace approximation (preview).")] = False,
     holdout: Annotated[int, typer.Option(help="Final periods kept out to score fit.")] = 0,
+    yearly_order: Annotated[
+        int, typer.Option(min=0, max=10, help="Yearly Fourier order (0 under a year of data).")
+    ] = 3,
     seed: int = 0,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder to save.")] = None,
     workspace: WorkspaceOpt = None,
     table: Annotated[str | None, typer.Option("--table", help="Workspace table.")] = None,
+    channel_by: Annotated[
+        str, typer.Option("--channel-by", help="Workspace: ad_performance column = channel.")
+    ] = "platform",
+    frequency: Annotated[
+        str, typer.Option("--frequency", help="Workspace: auto, daily or weekly.")
+    ] = "auto",
+    store_url: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fit the Bayesian MMM; print per channel iROAS / mROAS with 90% intervals."""
+    """Fit the Bayesian MMM; print per channel iROAS / mROAS with 90% intervals.
+
+    With --workspace and no --table the data come from the workspace's ad_performance,
+    outcomes and controls; a workspace fit is saved in WORKSPACE/mmm/runs/ and indexed in the
+    store (see `spendlab mmm runs`)."""
 
     def body() -> dict[str, Any]:
         from spendlab.measure.mmm import MMM, MMMConfig
+        from spendlab.measure.mmm import store as runs
 
-        df = _load_data(data, workspace, table)
-        cfg = MMMConfig(date=date, target=target, channels=tuple(channel or ()),
-                        controls=tuple(control or ()), chains=chains, draws=draws,
-                        warmup=warmup, fast=fast, holdout=holdout, seed=seed,
-                        progress_bar=True)  # fmt: skip
+        ws_opts = {"kpi": target, "channel_by": channel_by, "frequency": frequency,
+                   "channels": channel or None, "controls": control}  # fmt: skip
+        df, inp, source = _load_data(data, workspace, table, ws_opts)
+        opts = {"chains": chains, "draws": draws, "warmup": warmup, "fast": fast,
+                "holdout": holdout, "seed": seed, "yearly_order": yearly_order,
+                "progress_bar": True}  # fmt: skip
+        if inp is not None:
+            cfg = inp.config(**opts)
+        else:
+            cfg = MMMConfig(date=date, target=target or "revenue", channels=tuple(channel or ()),
+                            controls=tuple(control or ()), **opts)  # fmt: skip
         with status("Fitting the MMM", quiet=as_json):
             model = MMM(cfg).fit(df)
         payload = model.to_json()
-        if out_dir is not None:
+        if inp is not None:
+            payload["input"] = inp.describe()
+        if workspace is not None:
+            run = runs.record_run(_engine(store_url, workspace), workspace, model,
+                                  run_dir=out_dir, summary=payload, source=source)  # fmt: skip
+            payload["run_id"] = run["id"]
+            payload["run"] = str(runs.run_path(run))
+        elif out_dir is not None:
             payload["run"] = str(model.save(out_dir).resolve())
-        return payload
+        return runs.jsonable(payload)
 
     payload = run(body, as_json=as_json)
     if as_json:
@@ -78,23 +131,57 @@ def fit(
                   f"share of effect {r['contribution_share']:.1%}")  # fmt: skip
     for h in payload["health"]:
         out.print(f"  {h['status']:6s} {h['check']}: {h['advice']}")
+    for note in payload.get("input", {}).get("notes", []):
+        out.print(f"  note: {note}")
     if "run" in payload:
-        out.print(f"Saved run to {payload['run']}")
+        rid = f" (run {payload['run_id']})" if "run_id" in payload else ""
+        out.print(f"Saved run to {payload['run']}{rid}")
+
+
+@mmm_app.command("runs")
+def list_runs(
+    workspace: WorkspaceOpt = None, store_url: StoreOpt = None, as_json: JsonOpt = False
+) -> None:
+    """List a workspace's model runs, newest first."""
+
+    def body() -> list[dict[str, Any]]:
+        from spendlab.cli.data import workspace_path
+        from spendlab.measure.mmm import store as runs
+
+        ws = workspace_path(workspace)
+        return runs.list_runs(_engine(store_url, ws), ws)
+
+    rows = run(body, as_json=as_json)
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        out.print(f"{r['id']}  {r['created_at'][:19]}  {r['status']:9s}  {r['method']:4s}  "
+                  f"{r['target']} ~ {', '.join(r['channels'])}")  # fmt: skip
 
 
 @mmm_app.command("report")
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="Run folder from `mmm fit --out`.")],
+    run_ref: Annotated[str, typer.Argument(help="Run folder (`mmm fit --out`) or run id.")],
     out_file: Annotated[Path, typer.Option("--out", help="FILE.png or FILE.pdf")],
+    workspace: WorkspaceOpt = None,
+    store_url: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the one-page report of a saved run (no refitting)."""
 
     def body() -> dict[str, Any]:
         from spendlab.measure.mmm import MMM
+        from spendlab.measure.mmm import store as runs
         from spendlab.report.mmm import write_report
 
-        return {"report": str(write_report(MMM.load(run_dir), out_file).resolve())}
+        folder = Path(run_ref)
+        if not folder.is_dir() and workspace is not None:
+            rec = runs.get_run(_engine(store_url, workspace), run_ref, workspace)
+            model = runs.load_model(rec)
+        else:
+            model = MMM.load(folder)
+        return {"report": str(write_report(model, out_file).resolve())}
 
     payload = run(body, as_json=as_json)
     if as_json:

@@ -20,6 +20,7 @@ from spendlab.app.api.routes import (
     explorer,
     health,
     jobs,
+    mmm,
     plan,
     product,
     users,
@@ -63,7 +64,7 @@ def create_app(
     )
     app.state.spendlab = state
     errors.install(app)
-    for r in (health, auth, users, workspaces, datasets, explorer, jobs, attribution, plan):
+    for r in (health, auth, users, workspaces, datasets, explorer, jobs, attribution, mmm, plan):
         app.include_router(r.router, prefix="/api/v1")
     app.include_router(product.router)
 

@@ -25,9 +25,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def all_metadata() -> list[MetaData]:
     """Every table the migrations manage: the app's own and the domains' (one home each)."""
     from spendlab.automate import store as automate_store
+    from spendlab.measure.mmm import store as mmm_store
     from spendlab.plan import store as plan_store
 
-    return [Base.metadata, automate_store.metadata, plan_store.metadata]
+    return [Base.metadata, automate_store.metadata, plan_store.metadata, mmm_store.metadata]
 
 
 def _alembic_config(connection: Any) -> Config:

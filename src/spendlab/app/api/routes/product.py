@@ -25,9 +25,19 @@ class ScenarioIn(ScenarioBody):
     workspace: str = Field(min_length=1, max_length=100)
 
 
+Amount = Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)]
+
+
 class PredictIn(BaseModel):
     workspace: str = Field(min_length=1, max_length=100)
-    spend: dict[str, float] = Field(description="Planned spend per channel")
+    spend: dict[Annotated[str, Field(max_length=200)], Amount] = Field(
+        max_length=200,
+        description="Planned spend per channel and period (the model's period: day or week); "
+        "channels left out keep their average spend",
+    )
+    run_id: str | None = Field(
+        None, max_length=32, description="Model run (default: the latest successful one)"
+    )
 
 
 def _not_configured(what: str, how: str) -> NotFittedError:
@@ -66,10 +76,25 @@ def get_scenario(
 
 @router.post("/predict_roi", summary="Predicted iROAS and outcome of a spend plan")
 def predict_roi(body: PredictIn, _: Viewer, state: StateDep) -> dict[str, Any]:
-    state.workspaces.get(body.workspace)
-    raise _not_configured(
-        "prediction", "fit a marketing-mix model on this workspace (spendlab mmm fit) first"
-    )
+    """Per channel response, iROAS and mROAS with 90% intervals at the planned spend per period,
+    and the expected outcome of a period once the plan's carry-over has built up, from a fitted
+    marketing-mix model of the workspace (409 ``not_configured`` when there is none)."""
+    from spendlab.measure.mmm import store as runs
+    from spendlab.measure.mmm.roi import predict_roi as predict
+
+    ws = state.workspaces.get(body.workspace)
+    if body.run_id is not None:
+        run = runs.get_run(state.store.engine, body.run_id, ws.path)
+    else:
+        run = runs.latest_run(state.store.engine, ws.path)
+        if run is None:
+            raise _not_configured(
+                "prediction",
+                "fit a marketing-mix model on this workspace first (spendlab mmm fit --workspace "
+                f"PATH, or POST /api/v1/workspaces/{body.workspace}/mmm/fits)",
+            )
+    result = predict(runs.load_model(run), body.spend)
+    return runs.jsonable({"workspace": body.workspace, "run_id": run["id"], **result})
 
 
 @router.get("/get_recommendations", summary="Budget and rule recommendations")

@@ -1,5 +1,5 @@
-"""Measure: the marketing-mix model (when fitted) and multi-touch attribution on the workspace's
-journeys, with all models compared against last touch."""
+"""Measure: the marketing-mix model (runs, fit, results: see ``measure_mmm``) and multi-touch
+attribution on the workspace's journeys, with all models compared against last touch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from dash import Input, Output, State, dcc, html
 
 from spendlab.app.api.routes.attribution import paths_of
-from spendlab.app.web.pages import PageContext
+from spendlab.app.web.pages import PageContext, measure_mmm
 from spendlab.app.web.session import current_user
 from spendlab.errors import SpendLabError
 from spendlab.measure.attribution import MODELS, compare_models, make_model
@@ -19,32 +19,7 @@ def layout(ctx: PageContext) -> html.Div:
     return html.Div(
         [
             html.H2("Measure"),
-            html.Div(
-                className="empty",
-                id="empty-measure",
-                children=[
-                    html.H3("Marketing-mix modelling is not configured for this workspace yet"),
-                    html.P(
-                        "A marketing-mix model shows what each channel really adds: iROAS with "
-                        "intervals, contributions over time and response curves."
-                    ),
-                    html.Ol(
-                        [
-                            html.Li("Load daily outcomes (revenue) and ad spend on the Data page."),
-                            html.Li(
-                                [
-                                    "Fit a model: ",
-                                    html.Code(
-                                        "spendlab mmm fit --workspace PATH --table TABLE "
-                                        "--date date --target revenue --channel ..."
-                                    ),
-                                    " (see docs/mmm.md).",
-                                ]
-                            ),
-                        ]
-                    ),
-                ],
-            ),
+            measure_mmm.section(ctx),
             html.Div(
                 className="panel",
                 children=[
@@ -106,6 +81,8 @@ def _credits_table(credits: list[dict[str, Any]], level: float | None) -> html.T
 
 
 def register(app, state) -> None:
+    measure_mmm.register(app, state)
+
     @app.callback(
         Output("at-result", "children"),
         Input("at-run", "n_clicks"),

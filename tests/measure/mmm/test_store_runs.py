@@ -1,0 +1,155 @@
+"""Runs in the store and the workspace input frame: one shared small fit (see shared_run.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from spendlab.app.store import open_store
+from spendlab.data.ingest import ingest_frames
+from spendlab.errors import ConfigError, DataError, NotFittedError, NotFoundError
+from spendlab.measure.mmm import store as runs
+from spendlab.measure.mmm.workspace import build_input
+
+sys.path.insert(0, str(Path(__file__).parent))
+from shared_run import CONTROLS, copy_workspace, fitted_workspace
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    return fitted_workspace(tmp_path_factory)
+
+
+def test_cli_fit_is_indexed_and_reloads_without_refitting(shared):
+    ws, payload = shared
+    store = open_store(f"sqlite:///{ws / 'app.db'}")
+    try:
+        listed = runs.list_runs(store.engine, ws)
+        assert [r["id"] for r in listed] == [payload["run_id"]]
+        run = runs.get_run(store.engine, payload["run_id"], ws)
+    finally:
+        store.close()
+    assert run["status"] == "succeeded" and run["source"] == "workspace"
+    assert run["path"] == f"mmm/runs/{run['id']}"  # relative: the workspace can move
+    assert run["config"]["controls"] == list(CONTROLS) and run["config"]["fast"] is True
+    assert run["summary"]["channels"].keys() == payload["channels"].keys()
+    model = runs.load_model(run)
+    assert model.prep_.data_hash == run["data_hash"]
+    s = model.summary().set_index("channel")
+    for ch, r in run["summary"]["channels"].items():  # the same numbers, no refit
+        assert s.loc[ch, "iroas_mean"] == pytest.approx(r["iroas"]["mean"], rel=1e-9)
+        assert s.loc[ch, "iroas_lo"] == pytest.approx(r["iroas"]["lo"], rel=1e-9)
+
+
+def test_workspace_frame_matches_the_warehouse(shared):
+    ws, payload = shared
+    con = duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True)
+    try:
+        spend = dict(
+            con.execute(
+                "select platform, sum(spend) from ad_performance group by platform"
+            ).fetchall()
+        )
+        rev = con.execute("select sum(value) from outcomes where kpi = 'revenue'").fetchone()[0]
+        price = con.execute("select avg(value) from controls where name = 'price'").fetchone()[0]
+    finally:
+        con.close()  # fmt: skip
+    from spendlab.data.warehouse import Warehouse
+
+    with Warehouse.open(ws, read_only=True) as wh:
+        daily = build_input(wh, controls=list(CONTROLS))
+        weekly = build_input(wh, frequency="weekly", controls=["price"])
+    assert daily.frequency == "daily" and daily.target == "revenue"
+    assert set(daily.channels) == set(spend) == set(payload["channels"])
+    f = daily.frame
+    assert len(f) == 70 and f["date"].diff().dropna().dt.days.eq(1).all()
+    for ch, total in spend.items():  # every campaign counted once, at one level
+        assert f[ch].sum() == pytest.approx(total, rel=1e-9)
+    assert f["revenue"].sum() == pytest.approx(rev, rel=1e-9)
+    assert f["price"].mean() == pytest.approx(price, rel=1e-9)
+    w = weekly.frame  # weeks start on Monday; only complete weeks
+    assert (w["date"].dt.dayofweek == 0).all() and len(w) == 10
+    end = w["date"].max() + pd.Timedelta(7, "D")
+    inside = f[(f["date"] >= w["date"].min()) & (f["date"] < end)]
+    assert w["revenue"].sum() == pytest.approx(inside["revenue"].sum(), rel=1e-9)
+    assert w["meta"].sum() == pytest.approx(inside["meta"].sum(), rel=1e-9)
+
+
+def _ad_rows(level: str, spend: float, days: pd.DatetimeIndex, **ids) -> pd.DataFrame:
+    return pd.DataFrame({"date": days, "platform": ids.pop("platform", "google_ads"),
+                         "level": level, "currency": "USD", "spend": spend, **ids})  # fmt: skip
+
+
+def test_levels_are_counted_once_and_errors_say_what_to_do(workspace):
+    wh = workspace
+    days = pd.date_range("2024-01-01", periods=21, freq="D")
+    with pytest.raises(DataError, match="'outcomes' table is empty"):
+        build_input(wh)
+    rng = np.random.default_rng(0)
+    outcomes = pd.DataFrame({"date": days, "kpi": "sales", "value": 100 + rng.random(21)})
+    ad = pd.concat([
+        # one campaign reported per account, per campaign and per keyword: count it once
+        _ad_rows("campaign", 10.0, days, account_id="a1", campaign_id="c1"),
+        _ad_rows("keyword", 5.0, days, account_id="a1", campaign_id="c1", ad_group_id="g",
+                 keyword_id="k1"),
+        _ad_rows("keyword", 5.0, days, account_id="a1", campaign_id="c1", ad_group_id="g",
+                 keyword_id="k2"),
+        _ad_rows("account", 10.0, days, account_id="a1"),
+        _ad_rows("account", 7.0, days, account_id="a2", platform="meta"),  # only account rows
+    ])  # fmt: skip
+    ingest_frames(wh, {"outcomes": outcomes, "ad_performance": ad})
+    with pytest.raises(ConfigError, match=r"no 'revenue' or 'conversions' KPI.*\['sales'\]"):
+        build_input(wh)
+    inp = build_input(wh, kpi="sales")
+    assert inp.channels == ("google_ads", "meta") and inp.controls == ()
+    assert (inp.frame["google_ads"] == 10.0).all() and (inp.frame["meta"] == 7.0).all()
+    merged = build_input(wh, kpi="sales", channel_map={"google_ads": "paid", "meta": "paid"})
+    assert merged.channels == ("paid",) and (merged.frame["paid"] == 17.0).all()
+    with pytest.raises(ConfigError, match="channel.*'tv'.*not found"):
+        build_input(wh, kpi="sales", channels=["tv"])
+    with pytest.raises(ConfigError, match="channel_by 'spend'"):
+        build_input(wh, kpi="sales", channel_by="spend")
+    with pytest.raises(ConfigError, match="a daily model needs daily outcomes"):
+        weekly = outcomes.iloc[::7].assign(kpi="weekly_sales")
+        ingest_frames(wh, {"outcomes": weekly})
+        build_input(wh, kpi="weekly_sales", frequency="daily")
+    w = build_input(wh, kpi="weekly_sales")  # weekly outcomes: weeks start on their dates
+    assert w.frequency == "weekly" and list(w.frame["date"]) == list(days[::7])
+    assert (w.frame["google_ads"] == 70.0).all()
+    gap = outcomes.drop(index=[5]).assign(kpi="gappy")
+    ingest_frames(wh, {"outcomes": gap})
+    with pytest.raises(DataError, match="no 'gappy' value for 1 day.*first 2024-01-06"):
+        build_input(wh, kpi="gappy")
+
+
+def test_run_index_lifecycle(shared, tmp_path):
+    ws_src, payload = shared
+    ws = copy_workspace(ws_src, tmp_path / "ws")
+    store = open_store(f"sqlite:///{tmp_path / 'other.db'}")
+    eng = store.engine
+    try:
+        assert runs.latest_run(eng, ws) is None
+        rid = runs.start_run(eng, ws, {"target": "revenue", "channels": ["meta"]}, user="ana")
+        assert runs.get_run(eng, rid)["status"] == "running"
+        with pytest.raises(NotFittedError, match="running"):
+            runs.load_model(runs.get_run(eng, rid))
+        runs.fail_run(eng, rid, "DataError: no spend")
+        failed = runs.get_run(eng, rid, ws)
+        assert failed["status"] == "failed" and failed["error"] == "DataError: no spend"
+        # a folder saved earlier is indexed without refitting (summary given: no recompute)
+        folder = ws / "mmm" / "runs" / payload["run_id"]
+        run = runs.register_run(eng, ws, folder, payload)
+        assert run["status"] == "succeeded" and run["data_hash"]
+        assert runs.latest_run(eng, ws)["id"] == run["id"]
+        assert [r["status"] for r in runs.list_runs(eng, ws)] == ["succeeded", "failed"]
+        with pytest.raises(NotFoundError, match="no model run"):
+            runs.get_run(eng, run["id"], tmp_path / "elsewhere")
+        with pytest.raises(ConfigError, match="not an MMM run folder"):
+            runs.register_run(eng, ws, tmp_path)
+    finally:
+        store.close()
