@@ -127,7 +127,7 @@ def run_cmd(
         ws = workspace_path(workspace)
         with Warehouse.open(ws) as wh:
             engine = _engine(store_url, ws)
-            rules = load_rules(file) if file else store.load_saved_rules(engine)
+            rules = load_rules(file) if file else store.active_rules(engine)
             if not dry_run:
                 rules = [store.save_rule(engine, r) for r in rules]
             mode = "preview" if dry_run else ("suggest" if suggest else "auto")

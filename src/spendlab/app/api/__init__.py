@@ -21,6 +21,7 @@ from spendlab.app.api.routes import (
     health,
     jobs,
     product,
+    rules,
     users,
     workspaces,
 )
@@ -49,6 +50,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.scheduler:
+            state.scheduler.start()
         yield
         state.close()
 
@@ -62,7 +65,7 @@ def create_app(
     )
     app.state.spendlab = state
     errors.install(app)
-    for r in (health, auth, users, workspaces, datasets, explorer, jobs, attribution):
+    for r in (health, auth, users, workspaces, datasets, explorer, jobs, attribution, rules):
         app.include_router(r.router, prefix="/api/v1")
     app.include_router(product.router)
 
