@@ -17,6 +17,12 @@ FIXTURES = Path(__file__).parents[1] / "data" / "fixtures"
 BAD_FILE = FIXTURES / "google_ads_ui" / "negative_cost.csv"
 GOOD_FILE = FIXTURES / "google_ads_api" / "keywords.csv"
 EXPLORER = "/api/v1/workspaces/demo/explorer"
+RULES = "/api/v1/workspaces/demo/rules"
+RULE = {
+    "id": "r1",
+    "conditions": {"kpi": "roas", "window": {"days": 14}, "op": ">", "value": 1.0},
+    "action": {"type": "bid", "mode": "percent", "value": 10},
+}
 
 # (method, path, minimum role, json body)
 ROUTES = [
@@ -42,6 +48,28 @@ ROUTES = [
     ("POST", "/api/v1/workspaces/demo/attribution", "viewer", {"model": "linear"}),
     ("GET", "/api/v1/workspaces/demo/attribution/compare", "viewer", None),
     ("GET", "/api/v1/jobs/abc", "viewer", None),
+    ("GET", RULES, "viewer", None),
+    ("POST", RULES, "analyst", {"spec": RULE}),
+    ("GET", f"{RULES}/templates", "viewer", None),
+    ("POST", f"{RULES}/validate", "viewer", {"spec": {"id": "x"}}),
+    ("POST", f"{RULES}/preview", "viewer", {"spec": RULE, "as_of": "2024-03-11"}),
+    ("POST", f"{RULES}/run", "analyst", {"mode": "suggest"}),
+    ("POST", f"{RULES}/backtest", "analyst", {"spec": RULE, "days": 1}),
+    ("GET", f"{RULES}/schedule", "viewer", None),
+    ("GET", f"{RULES}/queue", "viewer", None),
+    ("POST", f"{RULES}/queue/approve", "analyst", {"ids": [1]}),
+    ("POST", f"{RULES}/queue/reject", "analyst", {"ids": [1]}),
+    ("GET", f"{RULES}/actions", "viewer", None),
+    ("POST", f"{RULES}/undo", "analyst", {"action_ids": [1]}),
+    ("GET", f"{RULES}/runs", "viewer", None),
+    ("GET", f"{RULES}/export?format=meta", "viewer", None),
+    ("GET", f"{RULES}/effectiveness", "viewer", None),
+    ("GET", f"{RULES}/activity", "viewer", None),
+    ("GET", f"{RULES}/r1", "viewer", None),
+    ("GET", f"{RULES}/r1/versions", "viewer", None),
+    ("PUT", f"{RULES}/r1", "analyst", {"spec": RULE}),
+    ("PATCH", f"{RULES}/r1", "analyst", {"enabled": False}),
+    ("DELETE", f"{RULES}/r1", "analyst", None),
     ("POST", "/api/upload_data", "analyst", None),
     ("POST", "/api/create_scenario", "analyst", {"workspace": "demo", "name": "s"}),
     ("GET", "/api/get_scenario/1", "viewer", None),
@@ -73,6 +101,7 @@ def test_every_route_is_in_the_matrix(client):
             .replace("{key_id}", "1")
             .replace("{scenario_id}", "1")
             .replace("{job_id}", "abc")
+            .replace("{rule_id}", "r1")
         )
 
     assert {(m, norm(p)) for m, p in documented} == covered

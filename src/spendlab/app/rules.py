@@ -180,7 +180,12 @@ def load_spec(
 
 def check_spec(spec: dict[str, Any] | None = None, text: str | None = None) -> dict[str, Any]:
     """Validate a rule: ``{"valid", "rule" (normalised spec or None), "issues"}``."""
-    data, text = load_spec(spec, text)
+    try:
+        data, text = load_spec(spec, text)
+    except ValidationError as e:  # YAML syntax
+        issues = [{"location": "rule", "line": i.row, "problem": i.problem, "fix": i.fix}
+                  for i in e.issues]  # fmt: skip
+        return {"valid": False, "rule": None, "issues": issues}
     if not isinstance(data, dict):
         issue = {"location": "rule", "line": 1 if text else None,
                  "problem": "a rule is a mapping (id, scope, conditions, action, ...)",
