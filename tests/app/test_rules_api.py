@@ -189,7 +189,7 @@ def test_auto_runs_need_an_admin_and_execute(app, c):
     assert [r["mode"] for r in runs] == ["auto", "auto"] and runs[-1]["rules"] == ["raise"]
 
 
-def test_log_filters_paging_activity_and_export_round_trip(app, c):
+def test_log_filters_paging_activity_and_export_round_trip(app, c, tmp_path):
     ada = login(c, "ada")
     c.post(R, json={"spec": RAISE}, headers=ada)
     run = c.post(f"{R}/run", json={"as_of": str(DAY), "mode": "auto"}, headers=ada).json()
@@ -215,8 +215,7 @@ def test_log_filters_paging_activity_and_export_round_trip(app, c):
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
     google = [x for x in run["actions"] if x["entity"]["platform"] == "google_ads"]
     assert int(r.headers["x-spendlab-exported"]) == len(google) > 0
-    out = app.state.spendlab.settings.home / "export-check"
-    out.mkdir(parents=True)
+    out = tmp_path / "export-check"
     zipfile.ZipFile(io.BytesIO(r.content)).extractall(out)
     changes = read_export(out)
     assert sorted(float(ch.value) for ch in changes) == sorted(x["new_value"] for x in google)
