@@ -97,6 +97,7 @@ def site(tmp_path_factory):
         "spend": spend,
         "clicks": clicks,
         "workspace": ws,
+        "app": app,
     }
     server.should_exit = True
     thread.join(timeout=10)

@@ -27,13 +27,22 @@ class Page:
 
 
 def _pages() -> list[Page]:
-    from spendlab.app.web.pages import data, measure, overview, placeholders, settings
+    from spendlab.app.web.pages import (
+        automate,
+        data,
+        measure,
+        overview,
+        placeholders,
+        settings,
+    )
 
     return [
         Page("overview", "Overview", overview.layout, overview.register),
         Page("data", "Data", data.layout, data.register),
         Page("measure", "Measure", measure.layout, measure.register),
-        *placeholders.PAGES,
+        placeholders.PAGES[0],  # plan
+        Page("automate", "Automate", automate.layout, automate.register),
+        *placeholders.PAGES[1:],
         Page("settings", "Settings", settings.layout, settings.register, needs_workspace=False),
     ]
 

@@ -50,23 +50,6 @@ PAGES = [
         _noop,
     ),
     Page(
-        "automate",
-        "Automate",
-        _empty(
-            "Automate",
-            "Automate runs your rules over every campaign and keyword daily, with previews, "
-            "limits, approvals, an action log and undo.",
-            [
-                ["Write a rule file and check it: ", html.Code("spendlab rules validate FILE")],
-                [
-                    "Preview its actions: ",
-                    html.Code("spendlab rules run FILE --workspace PATH --dry-run"),
-                ],
-            ],
-        ),
-        _noop,
-    ),
-    Page(
         "experiments",
         "Experiments",
         _empty(
