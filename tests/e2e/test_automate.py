@@ -58,7 +58,8 @@ def test_rule_from_template_preview_save_run_approve_undo(page, site, shot):
     page.click("#au-use-template")
     expect(page.locator("#au-yaml")).to_have_value(re.compile(f"id: {TEMPLATE}"))
     expect(page.locator("#au-preview-n")).to_have_text(str(want))
-    shot(page, "automate-editor")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#au-editor").screenshot(path=str(SHOTS / "automate-editor.png"))
     page.click("#au-save")
     expect(page.locator("#au-saved-ok")).to_contain_text(f"Saved {TEMPLATE} version 1")
     expect(page.locator("#au-library-table")).to_contain_text(TEMPLATE)
@@ -85,9 +86,15 @@ def test_rule_from_template_preview_save_run_approve_undo(page, site, shot):
     assert _bid(site, action_id)[0] == before
     page.wait_for_timeout(500)
     shot(page, "automate")
+    page.evaluate("window.scrollTo(0, 0)")
+    top = page.locator("#au-queue-panel").bounding_box()
+    bottom = page.locator("#au-eff-panel").bounding_box()
+    clip = {"x": top["x"], "y": top["y"], "width": top["width"],
+            "height": bottom["y"] + bottom["height"] - top["y"]}  # fmt: skip
+    page.screenshot(path=str(SHOTS / "automate-log.png"), full_page=True, clip=clip)
     DOC_IMG.mkdir(exist_ok=True)
     shutil.copy(SHOTS / "automate-editor.png", DOC_IMG / "dashboard-automate-editor.png")
-    shutil.copy(SHOTS / "automate.png", DOC_IMG / "dashboard-automate.png")
+    shutil.copy(SHOTS / "automate-log.png", DOC_IMG / "dashboard-automate-log.png")
 
 
 def test_viewer_sees_automate_read_only(page, site):

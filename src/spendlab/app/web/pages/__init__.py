@@ -29,6 +29,7 @@ class Page:
 def _pages() -> list[Page]:
     from spendlab.app.web.pages import (
         automate,
+        automate_callbacks,
         data,
         measure,
         overview,
@@ -41,7 +42,7 @@ def _pages() -> list[Page]:
         Page("data", "Data", data.layout, data.register),
         Page("measure", "Measure", measure.layout, measure.register),
         placeholders.PAGES[0],  # plan
-        Page("automate", "Automate", automate.layout, automate.register),
+        Page("automate", "Automate", automate.layout, automate_callbacks.register),
         *placeholders.PAGES[1:],
         Page("settings", "Settings", settings.layout, settings.register, needs_workspace=False),
     ]

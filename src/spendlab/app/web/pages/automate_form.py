@@ -345,25 +345,41 @@ def _section(n: int, title: str, *rows: Any) -> html.Fieldset:
 
 
 def _cond_row(i: int, v: dict[str, Any]) -> html.Div:
+    """KPI, analytic, level, window, operator; then a value, or factor x another feature."""
     p = f"c{i}"
     kpis = list(KPIS)
+    muted = {"className": "muted"}
     return html.Div(
-        className="form-row au-cond",
+        className="au-cond",
+        id=f"au-cond-{i}",
         children=[
-            _drop(f"{p}.kpi", v, kpis, width="120px", clearable=True),
-            _drop(f"{p}.analytic", v, ANALYTICS, width="95px"),
-            _drop(f"{p}.level", v, PARENTS, width="130px", clearable=True),
-            html.Span("last", className="muted"),
-            _input(f"{p}.days", v, kind="number", width="60px"),
-            html.Span("days", className="muted"),
-            _drop(f"{p}.op", v, OPS, width="70px"),
-            _input(f"{p}.value", v, kind="number", width="90px", placeholder="value"),
-            html.Span("or", className="muted"),
-            _input(f"{p}.factor", v, kind="number", width="60px"),
-            html.Span("x", className="muted"),
-            _drop(f"{p}.other_kpi", v, kpis, width="110px", clearable=True),
-            _drop(f"{p}.other_level", v, PARENTS, width="130px", clearable=True),
-            _input(f"{p}.other_days", v, kind="number", width="60px", placeholder="days"),
+            html.Div(
+                className="form-row",
+                children=[
+                    html.Span(f"{i + 1}.", **muted),
+                    _drop(f"{p}.kpi", v, kpis, width="150px", clearable=True),
+                    _drop(f"{p}.analytic", v, ANALYTICS, width="100px"),
+                    _drop(f"{p}.level", v, PARENTS, width="150px", clearable=True),
+                    html.Span("last", **muted),
+                    _input(f"{p}.days", v, kind="number", width="60px"),
+                    html.Span("days", **muted),
+                    _drop(f"{p}.op", v, OPS, width="80px"),
+                    _input(f"{p}.value", v, kind="number", width="90px", placeholder="value"),
+                ],
+            ),
+            html.Div(
+                className="form-row au-other",
+                children=[
+                    html.Span("or compare with", **muted),
+                    _input(f"{p}.factor", v, kind="number", width="60px"),
+                    html.Span("x", **muted),
+                    _drop(f"{p}.other_kpi", v, kpis, width="150px", clearable=True),
+                    _drop(f"{p}.other_level", v, PARENTS, width="150px", clearable=True),
+                    html.Span("last", **muted),
+                    _input(f"{p}.other_days", v, kind="number", width="60px", placeholder="days"),
+                    html.Span("days", **muted),
+                ],
+            ),
         ],
     )
 
@@ -436,11 +452,11 @@ def editor_sections(v: dict[str, Any]) -> list[Any]:
                 className="form-row",
                 children=[
                     html.Span("Minimum data:", className="muted"),
-                    _drop("guard.kpi", v, list(KPIS), width="120px", clearable=True),
+                    _drop("guard.kpi", v, list(KPIS), width="150px", clearable=True),
                     html.Span("last", className="muted"),
                     _input("guard.days", v, kind="number", width="60px"),
                     html.Span("days", className="muted"),
-                    _drop("guard.op", v, OPS, width="70px"),
+                    _drop("guard.op", v, OPS, width="80px"),
                     _input("guard.value", v, kind="number", width="90px"),
                 ],
             ),
