@@ -310,8 +310,10 @@ def register(app, state) -> None:
             effects = monitor.action_effects(wh, engine, horizon=7, kpi=kpi)
         eff = effectiveness_figure(monitor.rule_effectiveness(effects), kpi)
         acts = svc.executed_actions(engine)
-        per_day = monitor.actions_perrun_date(acts)
+        per_day = monitor.actions_per_day(acts)
         day = actions_per_day_figure(per_day.assign(day=pd.to_datetime(per_day["day"])))
+        days = per_day["day"].nunique()
+        day.update_xaxes(tickformat="%Y-%m-%d", **({"dtick": 86_400_000} if days <= 14 else {}))
         wd = actions_per_weekday_figure(monitor.actions_per_weekday(acts))
         for f in (eff, day, wd):
             f.update_layout(height=340, margin={"t": 50, "b": 40})
