@@ -71,11 +71,13 @@ def test_the_job_lands_actions_once_in_the_rules_mode(app_factory):
     logged = store.select_actions(engine, rule_id="weekly-raise")
     assert len(logged) == len(first["actions"])
     assert {a.status for _, a, _ in logged} == {ActionStatus.PROPOSED}
-    assert {r["approver"] for _, _, r in logged} == {"scheduler"}
+    assert {r["approver"] for _, _, r in logged} == {None}  # nobody approved them yet
     # in auto mode (an admin's choice) the next due day executes
     store.set_rule_settings(engine, "weekly-raise", mode="auto", by="ada")
     nxt = state.scheduler.run_due(ws.id, "weekly-raise", date(2024, 3, 18))
     assert nxt["actions"] and {a["status"] for a in nxt["actions"]} == {"executed"}
+    ids = [a["action_id"] for a in nxt["actions"]]
+    assert {r["approver"] for _, _, r in store.select_actions(engine, ids=ids)} == {"scheduler"}
     svc.update(engine, "weekly-raise", author="ana", enabled=False)
     assert state.scheduler.run_due(ws.id, "weekly-raise", date(2024, 3, 25)) is None
 

@@ -374,8 +374,10 @@ def run(
     approver: str,
     respect_schedule: bool = True,
 ) -> dict[str, Any]:
+    # the log's approver is who approved: the caller for auto runs, nobody yet for suggestions
     res = pipeline.run_rules(
-        wh, rules, as_of, mode=mode, engine=engine, approver=approver,  # type: ignore[arg-type]
+        wh, rules, as_of, mode=mode, engine=engine,  # type: ignore[arg-type]
+        approver=approver if mode == "auto" else None,
         respect_schedule=respect_schedule,
     )  # fmt: skip
     return {

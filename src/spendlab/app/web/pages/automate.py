@@ -34,16 +34,16 @@ def normal(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _grid(grid_id: str, extra: list[dict[str, Any]]) -> dag.AgGrid:
     cols = [
-        {"field": "action_id", "headerName": "Id", "width": 90},
-        {"field": "rule_id", "headerName": "Rule", "minWidth": 180},
-        {"field": "level", "width": 100},
-        {"field": "entity_id", "headerName": "Entity", "minWidth": 130},
-        {"field": "action", "width": 100},
-        {"field": "old_value", "headerName": "Old", "width": 100},
-        {"field": "new_value", "headerName": "New", "width": 100},
-        {"field": "as_of", "headerName": "Date", "width": 115},
+        {"field": "action_id", "headerName": "Id", "width": 80},
+        {"field": "rule_id", "headerName": "Rule", "width": 170},
+        {"field": "entity_id", "headerName": "Entity", "width": 130},
+        {"field": "action", "width": 95},
+        {"field": "old_value", "headerName": "Old", "width": 80},
+        {"field": "new_value", "headerName": "New", "width": 80},
         *extra,
-        {"field": "reason", "minWidth": 420, "flex": 1},
+        {"field": "reason", "minWidth": 360, "flex": 1, "tooltipField": "reason"},
+        {"field": "level", "width": 95},
+        {"field": "as_of", "headerName": "Date", "width": 110},
     ]
     return dag.AgGrid(
         id=grid_id,
@@ -220,7 +220,7 @@ def layout(ctx: PageContext) -> html.Div:
             ),
             _panel(
                 "Approval queue",
-                _grid("au-queue", [{"field": "status", "width": 100}]),
+                _grid("au-queue", []),
                 html.Div(
                     className="form-row",
                     children=[
@@ -264,7 +264,7 @@ def layout(ctx: PageContext) -> html.Div:
                 ),
                 _grid(
                     "au-log",
-                    [{"field": "status", "width": 100}, {"field": "approver", "width": 110}],
+                    [{"field": "status", "width": 95}, {"field": "approver", "width": 100}],
                 ),
                 html.Div(
                     className="form-row",
