@@ -12,6 +12,7 @@ server see one log.
 from __future__ import annotations
 
 import io
+import json
 import math
 import tempfile
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pydantic
+import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import Engine
 
@@ -389,6 +391,23 @@ def run(
     }
 
 
+def runs(engine: Engine) -> list[dict[str, Any]]:
+    """Rule runs, newest first: run id, date, mode, rule ids, start time, number of actions."""
+    with engine.connect() as c:
+        rows = c.execute(sa.select(store.runs).order_by(store.runs.c.started_at.desc())).all()
+    return [
+        {
+            "run_id": r.run_id,
+            "as_of": r.as_of.isoformat(),
+            "mode": r.mode,
+            "rules": [x[0] for x in json.loads(r.rules)],
+            "started_at": r.started_at.isoformat(),
+            "n_actions": r.n_actions,
+        }
+        for r in rows
+    ]
+
+
 def outcome(key: str, applied: pipeline.Applied) -> dict[str, Any]:
     return {key: list(applied), "refused": [r.to_dict() for r in applied.refused]}
 
@@ -409,7 +428,7 @@ def export_zip(
     ids: list[int] | None = None,
 ) -> tuple[bytes, int]:
     """The bulk upload files (changes, undo, manifest) of the selected actions, zipped."""
-    from spendlab.automate.connectors import directory_from_entities, export_bulk
+    from spendlab.automate.connectors import ResultStatus, directory_from_entities, export_bulk
     from spendlab.automate.connectors.bulk import get_format
 
     get_format(fmt)
@@ -422,7 +441,7 @@ def export_zip(
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             for f in sorted(Path(tmp).iterdir()):
                 z.write(f, f.name)
-    return buf.getvalue(), sum(r.status.value == "exported" for r in result.results)
+    return buf.getvalue(), sum(r.status is ResultStatus.EXPORTED for r in result.results)
 
 
 def effectiveness(wh: Warehouse, engine: Engine, *, kpi: str, horizon: int) -> dict[str, Any]:

@@ -7,12 +7,10 @@ rule's scheduled mode) needs an admin. Every operation is a function of
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, model_validator
@@ -294,20 +292,7 @@ def runs(
     state: StateDep,
     paging: Annotated[PageParams, Depends(page_params)],
 ) -> dict[str, Any]:
-    engine = _engine(state, workspace)
-    with engine.connect() as c:
-        rows = c.execute(sa.select(store.runs).order_by(store.runs.c.started_at.desc())).all()
-    items = [
-        {
-            "run_id": r.run_id,
-            "as_of": r.as_of.isoformat(),
-            "mode": r.mode,
-            "rules": [x[0] for x in json.loads(r.rules)],
-            "started_at": r.started_at.isoformat(),
-            "n_actions": r.n_actions,
-        }
-        for r in rows
-    ]
+    items = svc.runs(_engine(state, workspace))
     return paginate(items, paging)
 
 
