@@ -267,5 +267,7 @@ def test_hostile_rule_text_is_data(app, c):
     assert c.get(f"{R}/actions", headers=ana).status_code == 200  # the table is still there
     for bad in ("x' OR '1'='1", "..%2F..%2Fetc", "a" * 101):
         assert c.get(f"{R}/{bad}", headers=ana).status_code in (404, 422)
+    reserved = c.post(R, json={"spec": {**spec, "id": "queue"}}, headers=ana)
+    assert reserved.status_code == 400 and "pick another id" in reserved.json()["error"]["message"]
     bad_id = c.post(R, json={"spec": {**spec, "id": "a'b"}}, headers=ana)
     assert bad_id.status_code == 422 and bad_id.json()["error"]["issues"][0]["column"] == "id"

@@ -277,8 +277,18 @@ def versions(engine: Engine, rule_id: str) -> list[dict[str, Any]]:
     ]
 
 
+#: Names of the REST API's fixed paths under .../rules/ (a rule may not be called so).
+RESERVED_IDS = frozenset({"templates", "validate", "preview", "run", "backtest", "schedule",
+                          "queue", "actions", "undo", "runs", "export", "effectiveness",
+                          "activity"})  # fmt: skip
+
+
 def save(engine: Engine, rule: Rule, *, author: str, mode: str | None = None) -> dict[str, Any]:
     """Store a rule (a changed spec becomes its next version), undelete it, set its mode."""
+    if rule.id in RESERVED_IDS:
+        raise ConfigError(
+            f"rule id {rule.id!r} is a name the API uses (.../rules/{rule.id}); pick another id"
+        )
     stored = store.save_rule(engine, rule, author=author)
     store.set_rule_settings(engine, rule.id, by=author, mode=mode, deleted=False)
     return summary(stored, store.rule_settings_of(engine).get(rule.id))
