@@ -60,6 +60,17 @@ class Settings(BaseSettings):
         description="Largest file a reader that parses in memory (XLSX, UI exports) accepts",
     )
 
+    scheduler: bool = Field(
+        True,
+        description="Run saved rules on their schedules inside `spendlab serve` "
+        "(SPENDLAB_SCHEDULER=0 turns it off, e.g. when cron or Airflow runs `spendlab rules run`)",
+    )
+    scheduler_time: str = Field(
+        "06:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Local time (HH:MM, in each rule's time zone) at which scheduled rules run",
+    )
+
     def resolved_workspaces_root(self) -> Path:
         return (self.workspaces_root or self.home / "workspaces").expanduser().resolve()
 

@@ -106,7 +106,7 @@ def cheap_hashes(monkeypatch):
 
 
 def make_settings(**kw) -> Settings:
-    base = {"secret_key": "x" * 40, "login_attempts_per_minute": 5}
+    base = {"secret_key": "x" * 40, "login_attempts_per_minute": 5, "scheduler": False}
     base.update(kw)
     return Settings(**base)
 

@@ -18,6 +18,12 @@ BAD_FILE = FIXTURES / "google_ads_ui" / "negative_cost.csv"
 GOOD_FILE = FIXTURES / "google_ads_api" / "keywords.csv"
 EXPLORER = "/api/v1/workspaces/demo/explorer"
 PLAN = "/api/v1/workspaces/demo/plan"
+RULES = "/api/v1/workspaces/demo/rules"
+RULE = {
+    "id": "r1",
+    "conditions": {"kpi": "roas", "window": {"days": 14}, "op": ">", "value": 1.0},
+    "action": {"type": "bid", "mode": "percent", "value": 10},
+}
 
 # (method, path, minimum role, json body)
 ROUTES = [
@@ -58,6 +64,28 @@ ROUTES = [
     ("GET", f"{PLAN}/compare", "viewer", None),
     ("GET", f"{PLAN}/frontier", "viewer", None),
     ("POST", f"{PLAN}/optimize", "viewer", {}),
+    ("GET", RULES, "viewer", None),
+    ("POST", RULES, "analyst", {"spec": RULE}),
+    ("GET", f"{RULES}/templates", "viewer", None),
+    ("POST", f"{RULES}/validate", "viewer", {"spec": {"id": "x"}}),
+    ("POST", f"{RULES}/preview", "viewer", {"spec": RULE, "as_of": "2024-03-11"}),
+    ("POST", f"{RULES}/run", "analyst", {"mode": "suggest"}),
+    ("POST", f"{RULES}/backtest", "analyst", {"spec": RULE, "days": 1}),
+    ("GET", f"{RULES}/schedule", "viewer", None),
+    ("GET", f"{RULES}/queue", "viewer", None),
+    ("POST", f"{RULES}/queue/approve", "analyst", {"ids": [1]}),
+    ("POST", f"{RULES}/queue/reject", "analyst", {"ids": [1]}),
+    ("GET", f"{RULES}/actions", "viewer", None),
+    ("POST", f"{RULES}/undo", "analyst", {"action_ids": [1]}),
+    ("GET", f"{RULES}/runs", "viewer", None),
+    ("GET", f"{RULES}/export?format=meta", "viewer", None),
+    ("GET", f"{RULES}/effectiveness", "viewer", None),
+    ("GET", f"{RULES}/activity", "viewer", None),
+    ("GET", f"{RULES}/r1", "viewer", None),
+    ("GET", f"{RULES}/r1/versions", "viewer", None),
+    ("PUT", f"{RULES}/r1", "analyst", {"spec": RULE}),
+    ("PATCH", f"{RULES}/r1", "analyst", {"enabled": False}),
+    ("DELETE", f"{RULES}/r1", "analyst", None),
     ("POST", "/api/upload_data", "analyst", None),
     ("POST", "/api/create_scenario", "analyst", {"workspace": "demo", "name": "s"}),
     ("GET", "/api/get_scenario/1", "viewer", None),
@@ -90,6 +118,7 @@ def test_every_route_is_in_the_matrix(client):
             .replace("{scenario_id}", "1")
             .replace("{job_id}", "abc")
             .replace("{run_id}", "r1")
+            .replace("{rule_id}", "r1")
         )
 
     assert {(m, norm(p)) for m, p in documented} == covered

@@ -58,6 +58,7 @@ def test_serve_runs_a_real_server(tmp_path, demo_workspace_path):
         **os.environ,
         "SPENDLAB_STORE_URL": f"sqlite:///{tmp_path / 'app.db'}",
         "SPENDLAB_SECRET_KEY": "s" * 40,
+        "SPENDLAB_SCHEDULER": "1",  # the rule scheduler starts with the real server
     }
     cmd = [sys.executable, "-m", "spendlab.cli.main", "serve", "-w", str(demo_workspace_path)]
     proc = subprocess.Popen(

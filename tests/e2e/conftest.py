@@ -80,7 +80,7 @@ def site(tmp_path_factory):
     con.close()
 
     store = open_store(f"sqlite:///{root / 'app.db'}")
-    app = create_app(Settings(secret_key="e" * 40), store)
+    app = create_app(Settings(secret_key="e" * 40, scheduler=False), store)
     create_user(store, "ada", PASSWORD, "admin")
     create_user(store, "vic", PASSWORD, "viewer")
     app.state.spendlab.workspaces.register("e2e", ws)
@@ -105,6 +105,7 @@ def site(tmp_path_factory):
         "clicks": clicks,
         "workspace": ws,
         "state": app.state.spendlab,
+        "app": app,
     }
     server.should_exit = True
     thread.join(timeout=10)

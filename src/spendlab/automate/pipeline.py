@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -200,24 +201,175 @@ def write_entities(wh: Warehouse, changes: list[tuple[Action, object]], load_id:
     return len(frame)
 
 
+@dataclass(frozen=True)
+class Refused:
+    """An action left alone because its entity changed since it was logged."""
+
+    id: int
+    message: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"action_id": self.id, "message": self.message}
+
+
+class Applied(list[int]):
+    """The ids an approve/undo carried out; ``refused`` lists the stale ones it left alone."""
+
+    def __init__(self, ids: Iterable[int] = (), refused: list[Refused] | None = None) -> None:
+        super().__init__(ids)
+        self.refused: list[Refused] = refused or []
+
+
+#: Bids and budgets count as unchanged within this difference (``entities`` stores floats).
+TOLERANCE = Decimal("0.000001")
+
+
+def current_values(wh: Warehouse, acts: list[Action]) -> dict[tuple, object]:
+    """The entities' current value of each action's field, keyed by (entity key, field);
+    missing entities are absent."""
+    acts = [a for a in acts if a.field is not None]
+    if not acts:
+        return {}
+    keys = pd.DataFrame(
+        [
+            {
+                "platform": a.entity.platform,
+                "level": a.entity.level.value,
+                **{c: getattr(a.entity, c) for c in ID_COLS},
+            }
+            for a in acts
+        ]  # fmt: skip
+    ).drop_duplicates()
+    ents = wh.table("entities")
+    k = ibis.memtable(keys)
+    cols = list(keys.columns)
+    cur = ents.semi_join(k, [ents[c] == k[c] for c in cols]).select(
+        *cols, "status", "bid", "budget", "labels"
+    )
+    out: dict[tuple, object] = {}
+    for r in cur.to_pyarrow().to_pylist():
+        key = tuple(r[c] for c in cols)
+        for f in ("status", "bid", "budget", "labels"):
+            out[(key, f)] = r[f]
+    return out
+
+
+def _same(fld: str, current: object, expected: object) -> bool:
+    """Whether an entity's current value equals a logged value (amounts within TOLERANCE,
+    labels as the same list)."""
+    if fld in ("bid", "budget"):
+        if current is None or expected is None:
+            return current is None and expected is None
+        cur = Decimal(str(current))
+        return abs(cur - Decimal(str(expected))) <= TOLERANCE
+    if fld == "labels":
+
+        def norm(v: object) -> list[str]:
+            if v is None or v == "":
+                return []
+            if isinstance(v, str):
+                try:
+                    v = json.loads(v)
+                except ValueError:
+                    return [v]
+            return sorted(str(x) for x in v) if isinstance(v, list | tuple) else [str(v)]
+
+        return norm(current) == norm(expected)
+    return (None if current is None else str(current)) == (
+        None if expected is None else str(expected)
+    )
+
+
+def _show(v: object) -> str:
+    return "missing" if v is None else str(v)
+
+
+def _stale(
+    wh: Warehouse,
+    engine: Engine,
+    rows: list[tuple[int, Action, dict]],
+    *,
+    expect: Literal["old", "new"],
+) -> dict[int, str]:
+    """Action id -> why it is stale: the entity's current value is not the action's old value
+    (approve) or new value (undo). For undo, only the newest action of each entity field is
+    compared (the older ones unwind from it)."""
+    cur = current_values(wh, [a for _, a, _ in rows])
+    out: dict[int, str] = {}
+    seen: set[tuple] = set()
+    # approve: oldest first, each accepted action moves its field on for the next one
+    order = sorted(rows, key=lambda r: r[0], reverse=expect == "new")
+    for i, a, _ in order:
+        if a.field is None:
+            continue
+        group = (a.entity.key(), a.field)
+        key = (a.entity.platform, a.entity.level.value, *(getattr(a.entity, c) for c in ID_COLS))
+        what = f"{a.kind.value} {a.entity.level.value} {a.entity.entity_id}"
+        if (key, a.field) not in cur:
+            out[i] = f"action {i} ({what}): the entity is no longer in `entities`"
+            continue
+        if expect == "new":
+            if group in seen:
+                continue
+            seen.add(group)
+        now = cur[(key, a.field)]
+        want = a.old_value if expect == "old" else a.new_value
+        if _same(a.field, now, want):
+            if expect == "old":
+                cur[(key, a.field)] = a.new_value
+            continue
+        if expect == "old":
+            out[i] = (
+                f"action {i} ({what}): {a.field} is now {_show(now)}, not {_show(want)} as when "
+                "it was proposed (it changed since); re-run the rule to propose from the current "
+                "value, or force the approval to set it anyway"
+            )
+        else:
+            later = [
+                j for j, b, _ in store.select_actions(engine, status=[ActionStatus.EXECUTED.value])
+                if j > i and b.entity.key() == a.entity.key() and b.field == a.field
+            ]  # fmt: skip
+            by = f" by action {later[-1]}" if later else " outside SpendLab"
+            out[i] = (
+                f"action {i} ({what}): {a.field} is now {_show(now)}, not {_show(want)} as this "
+                f"action set it (changed since{by}); undo the newer change first, or force the "
+                f"undo to write {_show(a.old_value)} anyway"
+            )
+    return out
+
+
 def approve(
-    wh: Warehouse, engine: Engine, ids: list[int], *, approver: str | None = None
-) -> list[int]:
-    """Execute proposed actions: write their new values, mark them executed."""
+    wh: Warehouse,
+    engine: Engine,
+    ids: list[int],
+    *,
+    approver: str | None = None,
+    force: bool = False,
+) -> Applied:
+    """Execute proposed actions: write their new values, mark them executed. An action whose
+    entity no longer holds its old value is refused (``Applied.refused`` says why) unless
+    ``force``."""
     rows = store.select_actions(engine, ids=ids, status=[ActionStatus.PROPOSED.value])
     if not rows:
-        return []
+        return Applied()
+    stale = {} if force else _stale(wh, engine, rows, expect="old")
+    rows = [r for r in rows if r[0] not in stale]
+    refused = [Refused(i, m) for i, m in sorted(stale.items())]
+    if not rows:
+        return Applied([], refused)
     write_entities(wh, [(a, a.new_value) for _, a, _ in rows], f"rules:approve:{rows[0][1].run_id}")
     done = [i for i, _, _ in rows]
     store.set_status(
         engine, done, ActionStatus.EXECUTED, approver=approver, executed_at=store.now()
     )
-    return done
+    return Applied(done, refused)
 
 
-def reject(engine: Engine, ids: list[int], *, approver: str | None = None) -> None:
+def reject(engine: Engine, ids: list[int], *, approver: str | None = None) -> list[int]:
     rows = store.select_actions(engine, ids=ids, status=[ActionStatus.PROPOSED.value])
-    store.set_status(engine, [i for i, _, _ in rows], ActionStatus.REJECTED, approver=approver)
+    done = [i for i, _, _ in rows]
+    store.set_status(engine, done, ActionStatus.REJECTED, approver=approver)
+    return done
 
 
 def undo(
@@ -227,9 +379,12 @@ def undo(
     ids: list[int] | None = None,
     run_id: str | None = None,
     rule_id: str | None = None,
-) -> list[int]:
+    force: bool = False,
+) -> Applied:
     """Restore the exact old values of executed actions (one action, a run, or a rule), newest
-    first; marks them undone. Returns the undone ids."""
+    first; marks them undone. Returns the undone ids. An entity field that no longer holds the
+    newest action's new value is left alone (all its actions in the batch are refused, see
+    ``Applied.refused``) unless ``force``."""
     if ids is None and run_id is None and rule_id is None:
         raise ConfigError("say what to undo: action ids, a run id or a rule id")
     rows = store.select_actions(
@@ -237,7 +392,24 @@ def undo(
     )
     rows = sorted(rows, key=lambda r: r[0], reverse=True)
     if not rows:
-        return []
+        return Applied()
+    refused: list[Refused] = []
+    if not force:
+        stale = _stale(wh, engine, rows, expect="new")
+        bad: dict[tuple, int] = {}
+        for i, a, _ in rows:  # newest first: the first stale id of a group is its newest
+            if i in stale:
+                bad.setdefault((a.entity.key(), a.field), i)
+        for i, a, _ in rows:
+            g = (a.entity.key(), a.field)
+            if g in bad:
+                refused.append(Refused(i, stale.get(i) or (
+                    f"action {i}: left alone because the newer action {bad[g]} on the same "
+                    f"{a.field} was refused")))  # fmt: skip
+        rows = [r for r in rows if (r[1].entity.key(), r[1].field) not in bad]
+        refused.sort(key=lambda r: r.id)
+    if not rows:
+        return Applied([], refused)
     # newest first: apply in that order so the oldest old value ends up written
     final: dict[tuple, tuple[Action, object]] = {}
     for _, a, _ in rows:
@@ -245,7 +417,7 @@ def undo(
     write_entities(wh, list(final.values()), f"rules:undo:{uuid.uuid4().hex[:8]}")
     done = [i for i, _, _ in rows]
     store.set_status(engine, done, ActionStatus.UNDONE, undone_at=store.now())
-    return done
+    return Applied(done, refused)
 
 
 # -- backtest --------------------------------------------------------------------------------

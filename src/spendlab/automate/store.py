@@ -84,6 +84,19 @@ actions = sa.Table(
 )
 
 
+rule_settings = sa.Table(  # per rule, outside its versioned spec: run mode and soft delete
+    "rule_settings",
+    metadata,
+    sa.Column("rule_id", sa.String(100), primary_key=True),
+    sa.Column("mode", sa.String(20), nullable=False, default="suggest"),
+    sa.Column("deleted_at", sa.DateTime),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("updated_by", sa.String(200)),
+)
+
+RUN_MODES = ("suggest", "auto")
+
+
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -248,3 +261,99 @@ def set_status(engine: Engine, ids: list[int], status: ActionStatus, **values: A
         c.execute(
             actions.update().where(actions.c.id.in_(ids)).values(status=status.value, **values)
         )
+
+
+# -- rule settings (additive: mode for scheduled runs, soft delete) ------------------------------
+def rule_settings_of(engine: Engine) -> dict[str, dict[str, Any]]:
+    """rule id -> {mode, deleted_at, updated_at, updated_by} for rules with settings."""
+    with engine.connect() as c:
+        rows = c.execute(sa.select(rule_settings)).all()
+    return {r.rule_id: dict(r._mapping) for r in rows}
+
+
+def set_rule_settings(
+    engine: Engine,
+    rule_id: str,
+    *,
+    by: str | None = None,
+    mode: str | None = None,
+    deleted: bool | None = None,
+) -> None:
+    """Set a rule's run mode (suggest | auto) and/or mark it deleted (kept for the audit log)."""
+    if mode is not None and mode not in RUN_MODES:
+        raise ConfigError(f"run mode {mode!r} is not one of {', '.join(RUN_MODES)}")
+    values: dict[str, Any] = {"updated_at": now(), "updated_by": by}
+    if mode is not None:
+        values["mode"] = mode
+    if deleted is not None:
+        values["deleted_at"] = now() if deleted else None
+    with engine.begin() as c:
+        hit = c.execute(
+            rule_settings.update().where(rule_settings.c.rule_id == rule_id).values(**values)
+        )
+        if hit.rowcount == 0:
+            values.setdefault("mode", "suggest")
+            c.execute(rule_settings.insert().values(rule_id=rule_id, **values))
+
+
+def rule_versions_of(engine: Engine, rule_id: str) -> list[dict[str, Any]]:
+    """Every stored version of a rule, oldest first (version, spec, created_at, author)."""
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.select(rule_versions)
+            .where(rule_versions.c.rule_id == rule_id)
+            .order_by(rule_versions.c.version)
+        ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def active_rules(engine: Engine) -> list[Rule]:
+    """The latest version of every stored rule that is not deleted."""
+    gone = {k for k, v in rule_settings_of(engine).items() if v["deleted_at"] is not None}
+    return [r for r in load_saved_rules(engine) if r.id not in gone]
+
+
+def query_actions(
+    engine: Engine,
+    *,
+    status: list[str] | None = None,
+    rule_id: str | None = None,
+    run_id: str | None = None,
+    kind: str | None = None,
+    level: str | None = None,
+    entity_id: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[tuple[int, Action, dict[str, Any]]], int]:
+    """One page of the action log, newest first, and the number of matching actions."""
+    conds = []
+    if status:
+        conds.append(actions.c.status.in_(status))
+    if rule_id is not None:
+        conds.append(actions.c.rule_id == rule_id)
+    if run_id is not None:
+        conds.append(actions.c.run_id == run_id)
+    if kind is not None:
+        conds.append(actions.c.kind == kind)
+    if level is not None:
+        conds.append(actions.c.level == level)
+    if entity_id is not None:
+        ids = ("account_id", "campaign_id", "ad_group_id", "keyword_id", "ad_id")
+        conds.append(sa.or_(*(actions.c[c] == entity_id for c in ids)))
+    if start is not None:
+        conds.append(actions.c.as_of >= start)
+    if end is not None:
+        conds.append(actions.c.as_of <= end)
+    where = sa.and_(sa.true(), *conds)
+    with engine.connect() as c:
+        total = c.execute(sa.select(sa.func.count()).select_from(actions).where(where)).scalar()
+        rows = c.execute(
+            sa.select(actions)
+            .where(where)
+            .order_by(actions.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+    return [(r.id, row_to_action(r), dict(r._mapping)) for r in rows], int(total or 0)

@@ -127,7 +127,7 @@ def run_cmd(
         ws = workspace_path(workspace)
         with Warehouse.open(ws) as wh:
             engine = _engine(store_url, ws)
-            rules = load_rules(file) if file else store.load_saved_rules(engine)
+            rules = load_rules(file) if file else store.active_rules(engine)
             if not dry_run:
                 rules = [store.save_rule(engine, r) for r in rules]
             mode = "preview" if dry_run else ("suggest" if suggest else "auto")
@@ -181,24 +181,31 @@ def approve_cmd(
     workspace: WorkspaceOpt = None,
     approver: Annotated[str, typer.Option(help="Who approves.")] = "cli",
     reject_: Annotated[bool, typer.Option("--reject", help="Reject instead.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Approve even when the entity changed since.")
+    ] = False,
     store_url: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Execute (or reject) proposed actions."""
+    """Execute (or reject) proposed actions. An action whose entity no longer holds its old
+    value is refused (with why) unless --force."""
 
     def body() -> None:
         ws = workspace_path(workspace)
+        refused = []
         with Warehouse.open(ws) as wh:
             engine = _engine(store_url, ws)
             if reject_:
-                reject(engine, ids, approver=approver)
-                done = ids
+                done = reject(engine, ids, approver=approver)
             else:
-                done = approve(wh, engine, ids, approver=approver)
+                done = approve(wh, engine, ids, approver=approver, force=force)
+                refused = [r.to_dict() for r in done.refused]
         if as_json:
-            emit_json({"rejected" if reject_ else "executed": done})
+            emit_json({"rejected" if reject_ else "executed": list(done), "refused": refused})
         else:
             out.print(f"{'rejected' if reject_ else 'executed'} {len(done)} action(s)")
+            for r in refused:
+                out.print(f"[yellow]refused[/]: {r['message']}")
 
     run(body, as_json=as_json)
 
@@ -208,19 +215,29 @@ def undo_cmd(
     run_id: Annotated[str | None, typer.Option("--run", help="Undo a whole run.")] = None,
     rule: Annotated[str | None, typer.Option("--rule", help="Undo all a rule did.")] = None,
     workspace: WorkspaceOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Undo even when the entity changed since.")
+    ] = False,
     store_url: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Restore the old values of executed actions."""
+    """Restore the old values of executed actions. An entity that no longer holds the action's
+    new value is left alone (with why) unless --force."""
 
     def body() -> None:
         ws = workspace_path(workspace)
         with Warehouse.open(ws) as wh:
-            done = undo(wh, _engine(store_url, ws), ids=action or None, run_id=run_id, rule_id=rule)
+            done = undo(
+                wh, _engine(store_url, ws), ids=action or None, run_id=run_id, rule_id=rule,
+                force=force,
+            )  # fmt: skip
+        refused = [r.to_dict() for r in done.refused]
         if as_json:
-            emit_json({"undone": done})
+            emit_json({"undone": list(done), "refused": refused})
         else:
             out.print(f"undid {len(done)} action(s)")
+            for r in refused:
+                out.print(f"[yellow]refused[/]: {r['message']}")
 
     run(body, as_json=as_json)
 

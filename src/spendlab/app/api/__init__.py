@@ -23,6 +23,7 @@ from spendlab.app.api.routes import (
     mmm,
     plan,
     product,
+    rules,
     users,
     workspaces,
 )
@@ -51,6 +52,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.scheduler:
+            state.scheduler.start()
         yield
         state.close()
 
@@ -64,7 +67,8 @@ def create_app(
     )
     app.state.spendlab = state
     errors.install(app)
-    for r in (health, auth, users, workspaces, datasets, explorer, jobs, attribution, mmm, plan):
+    routers = (health, auth, users, workspaces, datasets, explorer, jobs, attribution, mmm, plan)
+    for r in (*routers, rules):
         app.include_router(r.router, prefix="/api/v1")
     app.include_router(product.router)
 

@@ -12,6 +12,8 @@ from sqlalchemy import select
 
 from spendlab.app.auth import LoginLimiter, TokenService
 from spendlab.app.jobs import JobRunner
+from spendlab.app.rules import RuleStores
+from spendlab.app.scheduler import RuleScheduler
 from spendlab.app.store import Store, Workspace
 from spendlab.config import Settings
 from spendlab.data.warehouse import Warehouse
@@ -125,8 +127,12 @@ class AppState:
         self.limiter = LoginLimiter(settings.login_attempts_per_minute)
         self.workspaces = Workspaces(store, settings.resolved_workspaces_root())
         self.jobs = JobRunner(store)
+        self.rules = RuleStores(settings, store)
+        self.scheduler = RuleScheduler(self)
 
     def close(self) -> None:
+        self.scheduler.shutdown()
         self.jobs.shutdown()
         self.workspaces.close_all()
+        self.rules.close()
         self.store.close()

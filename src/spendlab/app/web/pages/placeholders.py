@@ -36,23 +36,6 @@ def _noop(app: Any, state: Any) -> None:
 
 PAGES = [
     Page(
-        "automate",
-        "Automate",
-        _empty(
-            "Automate",
-            "Automate runs your rules over every campaign and keyword daily, with previews, "
-            "limits, approvals, an action log and undo.",
-            [
-                ["Write a rule file and check it: ", html.Code("spendlab rules validate FILE")],
-                [
-                    "Preview its actions: ",
-                    html.Code("spendlab rules run FILE --workspace PATH --dry-run"),
-                ],
-            ],
-        ),
-        _noop,
-    ),
-    Page(
         "experiments",
         "Experiments",
         _empty(
