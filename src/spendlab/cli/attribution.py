@@ -153,7 +153,7 @@ def read_spend(path: Path, known: tuple[str, ...]) -> dict[str, float]:
     if not path.is_file():
         raise DataError(f"{path}: no such spend file; give a CSV with columns channel,spend")
     try:
-        frame = pd.read_csv(path, dtype={"channel": str}, keep_default_na=False)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (ValueError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: not a readable CSV ({e}); use columns channel,spend") from None
     missing = {"channel", "spend"} - set(frame.columns)
