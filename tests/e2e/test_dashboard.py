@@ -101,4 +101,8 @@ def test_measure_runs_attribution_with_intervals(page, site, shot):
     table = page.locator("#at-credits")
     expect(table).to_contain_text("interval")
     assert table.locator("tr").count() >= 3  # header + at least two channels
+    money = page.locator("#at-money")
+    expect(money).to_contain_text("CPA (90% interval)")
+    expect(money.locator("tr").nth(1).locator("td").nth(1)).to_have_text(re.compile(r"\d"))
+    expect(page.locator("#at-roas")).to_contain_text("Credited ROAS")
     shot(page, "measure")

@@ -3,12 +3,16 @@ all models."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from spendlab.errors import ConfigError
 from spendlab.measure.attribution.base import AttributionModel
+from spendlab.measure.attribution.calibration import BASELINE, calibrate, money
 from spendlab.measure.attribution.data_driven import DataDrivenAttribution
 from spendlab.measure.attribution.heuristics import (
     FirstTouch,
@@ -79,14 +83,64 @@ def run_attribution(
     seed: int = 0,
     half_life: float = 2.0,
     half_life_days: float | None = None,
+    spend: pd.DataFrame | Mapping[str, float] | None = None,
+    lift: Mapping[str, float] | None = None,
+    iroas: Mapping[str, float] | None = None,
+    add_money: bool = True,
 ) -> dict[str, Any]:
-    """Fit one model (and optionally bootstrap it); JSON-ready result (see ``to_dict``)."""
+    """Fit one model (and optionally bootstrap it); JSON-ready result (see ``to_dict``).
+
+    ``lift`` (channel -> incremental conversions from a lift test) and ``iroas`` (channel -> MMM
+    or experiment iROAS; needs ``spend``) calibrate the credits: see
+    :func:`~spendlab.measure.attribution.calibration.calibrate` (a ``(baseline)`` row takes
+    the credit no causal measurement supports). With ``spend`` (a ``channel``/``spend`` frame or
+    a mapping) and ``add_money``, every channel row gains ``spend``, ``cpa``, ``roas`` (and
+    ``cpa_lo``/``cpa_hi``/``roas_lo``/``roas_hi`` when bootstrapped); the baseline row has
+    none. Infinite or undefined numbers (CPA with spend and no conversions, ROAS without spend)
+    are ``None``, so the result is strict JSON.
+    """
     m = make_model(model, order=order, half_life=half_life, half_life_days=half_life_days).fit(
         paths
     )
     if bootstrap:
         m.bootstrap(bootstrap, level=level, seed=seed)
-    return m.to_dict()
+    result = m.to_dict()
+    lift, iroas = dict(lift or {}), dict(iroas or {})
+    both = sorted(set(lift) & set(iroas))
+    if both:
+        raise ConfigError(
+            f"channel(s) {', '.join(both)} have both a lift test and an iROAS; give one "
+            "measurement per channel"
+        )
+    if isinstance(spend, pd.DataFrame):
+        spend = dict(zip(spend["channel"], spend["spend"].astype(float), strict=True))
+    credits = m.credits_
+    if lift or iroas:
+        credits = calibrate(credits, incremental_conversions=lift, iroas=iroas, spend=spend)
+    if spend is not None and add_money:
+        credits = money(credits, spend)
+        base = (credits["channel"] == BASELINE).to_numpy()
+        for col in ("spend", "cpa", "roas", "cpa_lo", "cpa_hi", "roas_lo", "roas_hi"):
+            if col in credits:
+                credits.loc[base, col] = np.nan
+        result["total_spend"] = float(credits["spend"].sum())
+    result["calibrated"] = bool(lift or iroas)
+    result["channels"] = credits.to_dict(orient="records")
+    return strict_json(result)
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float (inf, NaN) replaced by ``None``, numpy scalars as
+    Python numbers: JSON has no infinity (docs/api.md: an undefined ratio is ``null``)."""
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def compare_models(

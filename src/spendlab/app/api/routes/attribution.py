@@ -1,12 +1,14 @@
 """Attribution: credit conversions to channels from the workspace's journeys (touchpoints and
-conversions), with any model, bootstrap intervals, and all models side by side."""
+conversions), with any model, bootstrap intervals, spend/CPA/ROAS per channel, calibration to
+lift tests or iROAS, and all models side by side."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, StringConstraints
 
 from spendlab.app.api.deps import StateDep, Viewer
 from spendlab.measure.attribution import (
@@ -17,10 +19,31 @@ from spendlab.measure.attribution import (
     compare_models,
     run_attribution,
 )
+from spendlab.measure.attribution.calibration import channel_spend
 
 router = APIRouter(prefix="/workspaces/{workspace}/attribution", tags=["attribution"])
 
 Model = Literal[MODELS]  # type: ignore[valid-type]  # the one list, from the domain
+
+
+Channel = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+Measured = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class CalibrationIn(BaseModel):
+    """Causal measurements per channel; each caps the channel's credit, the rest goes to a
+    ``(baseline)`` row."""
+
+    lift: dict[Channel, Measured] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="channel -> incremental conversions measured by a lift test",
+    )
+    iroas: dict[Channel, Measured] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="channel -> incremental ROAS from an MMM or experiment (uses the spend)",
+    )
 
 
 class AttributionIn(BaseModel):
@@ -34,6 +57,31 @@ class AttributionIn(BaseModel):
     half_life_days: float | None = Field(
         None, gt=0, le=365, description="time_decay only: half-life in days from touch times"
     )
+    money: bool = Field(
+        True, description="add spend (from ad_performance), cpa and roas per channel"
+    )
+    calibration: CalibrationIn | None = None
+
+
+def paths_and_spend(
+    state,
+    workspace: str,
+    lookback_days: float,
+    granularity: str,
+    drop: list[str],
+    *,
+    with_times: bool = False,
+    with_spend: bool = True,
+):
+    """The workspace's path counts and its spend per channel (or campaign; ``None`` without
+    ``with_spend``), read under one warehouse connection."""
+    config = JourneyConfig(
+        lookback_days=lookback_days, granularity=granularity, drop_channels=tuple(drop)
+    )
+    with state.workspaces.warehouse(workspace) as wh:
+        paths = build_journeys(wh, config) if with_times else build_paths(wh, config)
+        spend = channel_spend(wh, granularity=granularity) if with_spend else None
+    return paths, spend
 
 
 def paths_of(
@@ -45,24 +93,53 @@ def paths_of(
     *,
     with_times: bool = False,
 ):
-    config = JourneyConfig(
-        lookback_days=lookback_days, granularity=granularity, drop_channels=tuple(drop)
-    )
-    with state.workspaces.warehouse(workspace) as wh:
-        return build_journeys(wh, config) if with_times else build_paths(wh, config)
+    return paths_and_spend(
+        state, workspace, lookback_days, granularity, drop, with_times=with_times, with_spend=False
+    )[0]
+
+
+def _check_channels(calibration: CalibrationIn, channels: tuple[str, ...]) -> None:
+    """Unknown channel names are a 422 naming the field, like any invalid body value."""
+    errors = [
+        {
+            "loc": ("body", "calibration", kind, name),
+            "msg": f"channel {name!r} is not in the journeys (channels: {', '.join(channels)})",
+            "type": "value_error",
+        }
+        for kind in ("lift", "iroas")
+        for name in getattr(calibration, kind)
+        if name not in channels
+    ]
+    errors += [
+        {
+            "loc": ("body", "calibration", "iroas", name),
+            "msg": f"channel {name!r} has both a lift test and an iROAS; give one",
+            "type": "value_error",
+        }
+        for name in sorted(set(calibration.lift) & set(calibration.iroas))
+    ]
+    if errors:
+        raise RequestValidationError(errors)
 
 
 @router.post("", summary="Run one attribution model on the workspace's journeys")
 def attribute(workspace: str, body: AttributionIn, _: Viewer, state: StateDep) -> dict[str, Any]:
+    """Credits per channel (conversions, value, share; Markov: removal_effect), with
+    ``*_lo``/``*_hi`` when bootstrapped. ``money`` adds spend, cpa, roas (+ intervals);
+    ``calibration`` caps credits at lift-test / iROAS measurements and adds a ``(baseline)``
+    row. Undefined ratios (CPA without conversions, ROAS without spend) are null."""
     days = body.half_life_days if body.model == "time_decay" else None
-    paths = paths_of(
+    cal = body.calibration or CalibrationIn()
+    paths, spend = paths_and_spend(
         state,
         workspace,
         body.lookback_days,
         body.granularity,
         body.drop_channels,
         with_times=days is not None,
+        with_spend=body.money or bool(cal.iroas),
     )
+    _check_channels(cal, paths.channels)
     return run_attribution(
         paths,
         body.model,
@@ -70,6 +147,10 @@ def attribute(workspace: str, body: AttributionIn, _: Viewer, state: StateDep) -
         bootstrap=body.bootstrap,
         level=body.level,
         half_life_days=days,
+        spend=spend,
+        lift=cal.lift,
+        iroas=cal.iroas,
+        add_money=body.money,
     )
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
-from spendlab.app.api.routes.attribution import paths_of
+from spendlab.app.api.routes.attribution import paths_and_spend
 from spendlab.app.web.pages import PageContext, measure_mmm
 from spendlab.app.web.session import current_user
 from spendlab.errors import SpendLabError
-from spendlab.measure.attribution import MODELS, compare_models, make_model
+from spendlab.measure.attribution import MODELS, compare_models, run_attribution
 from spendlab.measure.attribution.plots import model_comparison, sankey_top_journeys
 
 
@@ -80,6 +81,52 @@ def _credits_table(credits: list[dict[str, Any]], level: float | None) -> html.T
     )
 
 
+def _fmt(v: float | None, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _money_table(credits: list[dict[str, Any]], level: float | None) -> html.Table:
+    """Spend, CPA and ROAS per channel under the credits (the baseline row has no spend)."""
+    rows_in = [c for c in credits if c.get("spend") is not None]
+    has_iv = bool(rows_in) and "cpa_lo" in rows_in[0]
+    iv = f" ({level:.0%} interval)" if has_iv and level else ""
+    head = ["Channel", "Spend", "CPA", *([f"CPA{iv}"] if has_iv else []), "ROAS"]
+    head += [f"ROAS{iv}"] if has_iv else []
+    rows = []
+    for c in rows_in:
+        cells = [html.Td(c["channel"]), html.Td(f"{c['spend']:,.2f}")]
+        cells.append(html.Td(_fmt(c["cpa"], ",.2f")))
+        if has_iv:
+            cells.append(html.Td(f"{_fmt(c['cpa_lo'], ',.2f')} to {_fmt(c['cpa_hi'], ',.2f')}"))
+        cells.append(html.Td(_fmt(c["roas"], ",.3f")))
+        if has_iv:
+            cells.append(html.Td(f"{_fmt(c['roas_lo'], ',.3f')} to {_fmt(c['roas_hi'], ',.3f')}"))
+        rows.append(html.Tr(cells))
+    return html.Table(
+        [html.Tr([html.Th(h) for h in head]), *rows], className="report", id="at-money"
+    )
+
+
+def _roas_bars(credits: list[dict[str, Any]]) -> go.Figure:
+    """Credited ROAS per channel with the bootstrap interval as whiskers."""
+    rows = [c for c in credits if c.get("roas") is not None]
+    has_iv = bool(rows) and "roas_lo" in rows[0]
+    error = None
+    if has_iv:
+        error = {
+            "type": "data",
+            "array": [(c["roas_hi"] or c["roas"]) - c["roas"] for c in rows],
+            "arrayminus": [c["roas"] - (c["roas_lo"] or c["roas"]) for c in rows],
+        }
+    fig = go.Figure(
+        go.Bar(x=[c["channel"] for c in rows], y=[c["roas"] for c in rows], error_y=error)
+    )
+    fig.update_layout(
+        height=320, title="Credited ROAS (value / spend) per channel", yaxis_title="ROAS"
+    )
+    return fig
+
+
 def register(app, state) -> None:
     measure_mmm.register(app, state)
 
@@ -94,10 +141,8 @@ def register(app, state) -> None:
     def _run(_n, model, lookback, ws_id):
         current_user(state)
         try:
-            paths = paths_of(state, ws_id, float(lookback or 30), "channel", [])
-            fitted = make_model(model).fit(paths)
-            fitted.bootstrap(100, seed=0)
-            result = fitted.to_dict()
+            paths, spend = paths_and_spend(state, ws_id, float(lookback or 30), "channel", [])
+            result = run_attribution(paths, model, bootstrap=100, seed=0, spend=spend)
             comparison = compare_models(paths)
         except SpendLabError as e:
             return html.Div(str(e), className="error", id="at-error")
@@ -113,6 +158,15 @@ def register(app, state) -> None:
                     className="muted",
                 ),
                 _credits_table(result["channels"], result.get("interval_level")),
+                html.H4("Spend, CPA and ROAS of the credited conversions"),
+                html.P(
+                    "Spend from ad_performance. These are attributed, not incremental, CPA and "
+                    "ROAS: calibrate with lift tests or MMM iROAS (CLI --lift/--iroas, REST "
+                    "calibration) before moving budget.",
+                    className="muted",
+                ),
+                _money_table(result["channels"], result.get("interval_level")),
+                dcc.Graph(figure=_roas_bars(result["channels"]), id="at-roas"),
                 dcc.Graph(figure=bars),
                 dcc.Graph(figure=sankey),
             ]
