@@ -26,6 +26,7 @@ from spendlab.automate.rules.features import (
     build_feature_table,
     campaign_attributes,
     entity_state,
+    left_join,
 )
 from spendlab.automate.rules.spec import (
     All,
@@ -112,18 +113,18 @@ def build_run_tables(
         columns = dict(own.columns)
         if level in (Level.KEYWORD, Level.AD, Level.AD_GROUP, Level.CAMPAIGN):
             attrs = campaign_attributes(ap) if attrs is None else attrs
-            t = _left_join(t, attrs, list(LEVEL_KEYS[Level.CAMPAIGN]), list(CAMPAIGN_ATTRS))
+            t = left_join(t, attrs, list(LEVEL_KEYS[Level.CAMPAIGN]), list(CAMPAIGN_ATTRS))
         elif level is Level.CODE:
             a = ap.filter(ap.code.notnull())
             bu = a.group_by("code").aggregate(business_unit=a.business_unit.max())
-            t = _left_join(t, bu, ["code"], ["business_unit"])
+            t = left_join(t, bu, ["code"], ["business_unit"])
         for j, (plevel, pkeys) in enumerate(sorted(by_level.items())):
             pt: FeatureTable = build_feature_table(ap, plevel, pkeys, segment=seg, prefix=f"p{j}_")
-            t = _left_join(t, pt.expr, _parent_join_keys(plevel, level), list(pt.columns.values()))
+            t = left_join(t, pt.expr, _parent_join_keys(plevel, level), list(pt.columns.values()))
             columns.update(pt.columns)
         state = entity_state(ents, level) if ents is not None else None
         if state is not None:
-            t = _left_join(t, state, list(LEVEL_KEYS[level]), ["status", "bid", "budget", "labels"])
+            t = left_join(t, state, list(LEVEL_KEYS[level]), ["status", "bid", "budget", "labels"])
         else:
             t = t.mutate(
                 status=ibis.null().cast("string"),
@@ -133,12 +134,6 @@ def build_run_tables(
             )
         out[(level, seg)] = (t, columns)
     return out
-
-
-def _left_join(left: ir.Table, right: ir.Table, on: list[str], take: list[str]) -> ir.Table:
-    r = right.select(*[right[k].name(f"_k_{k}") for k in on], *take)
-    j = left.left_join(r, [left[k] == r[f"_k_{k}"] for k in on])
-    return j.select(*left.columns, *take)
 
 
 def evaluate(

@@ -158,6 +158,28 @@ def trend(this: ir.FloatingValue, prev: ir.FloatingValue) -> ir.FloatingValue:
     return ibis.ifelse(this.isnull() | prev.isnull(), ibis.null().cast("float64"), out)
 
 
+def _needed(kpi: str) -> tuple[str, ...]:
+    """The base sums a KPI is computed from."""
+    if kpi in BASE_KPIS:
+        return (kpi,)
+    if kpi == "profit":
+        return ("revenue", "spend")
+    return RATIO_KPIS[kpi][:2]
+
+
+def _sum_based(fk: FeatureKey) -> bool:
+    """Features computed from window sums alone (no daily values needed)."""
+    return fk.analytic in ("sum", "trend") or (fk.analytic == "avg" and fk.kpi not in RATIO_KPIS)
+
+
+def left_join(left: ir.Table, right: ir.Table, on: list[str], take: list[str]) -> ir.Table:
+    """``left`` with the ``take`` columns of ``right`` matched on ``on`` (NULL keys match NULL
+    keys, as they form one group in a group-by)."""
+    r = right.select(*[right[k].name(f"_k_{k}") for k in on], *take)
+    j = left.left_join(r, [left[k].identical_to(r[f"_k_{k}"]) for k in on])
+    return j.select(*left.columns, *take)
+
+
 def build_feature_table(
     ap: ir.Table,
     level: Level,
@@ -166,11 +188,15 @@ def build_feature_table(
     segment: Segment = ((), ()),
     prefix: str = "f",
 ) -> FeatureTable:
-    """One row per entity of ``level`` with a column per feature key (all of ``level``)."""
+    """One row per entity of ``level`` with a column per feature key (all of ``level``).
+
+    Two aggregations, so the scan stays cheap at tens of millions of rows: window sums (and
+    what derives from them: ``sum``, ``trend``, additive ``avg``) straight from the rows grouped
+    by entity (a sum of daily sums is the sum of the rows); the analytics over daily values
+    (``min``, ``max``, ``last``, ratio ``avg``, ``days``, ``share_days``) from entity-day sums of
+    only the KPIs and dates they read, joined on. The first defines the entity set."""
     gkeys = list(LEVEL_KEYS[level])
     t = _segment_filter(ap.filter(level_filter(ap, level)), segment)
-    d = t.group_by([*gkeys, "date"]).aggregate(**{k: t[col].sum() for k, col in BASE_KPIS.items()})
-    base = {k: d[k] for k in BASE_KPIS}
     aggs: dict[str, ir.Value] = {}
     sums: dict[tuple[str, date, date], str] = {}
 
@@ -179,47 +205,35 @@ def build_feature_table(
         if k not in sums:
             name = f"_s{len(sums)}"
             sums[k] = name
-            aggs[name] = d[kpi_base].sum(where=d.date.between(start, end))
+            aggs[name] = t[BASE_KPIS[kpi_base]].sum(where=t.date.between(start, end))
         return sums[k]
 
-    def needed(kpi: str) -> tuple[str, ...]:
-        if kpi in BASE_KPIS:
-            return (kpi,)
-        if kpi == "profit":
-            return ("revenue", "spend")
-        return RATIO_KPIS[kpi][:2]
-
-    daily = {k: kpi_from(base, k) for k in (*BASE_KPIS, "profit", *RATIO_KPIS)}
     columns: dict[FeatureKey, str] = {}
     post: dict[str, tuple[FeatureKey, list]] = {}  # features derived from sums after aggregating
+    per_day: list[tuple[str, FeatureKey]] = []
     for i, fk in enumerate(dict.fromkeys(keys)):
         name = f"{prefix}{i}"
         columns[fk] = name
-        in_w = d.date.between(fk.start, fk.end)
-        dv = daily[fk.kpi]
-        ratio_kpi = fk.kpi in RATIO_KPIS
-        if fk.analytic in ("sum", "trend") or (fk.analytic == "avg" and not ratio_kpi):
+        if _sum_based(fk):
             windows = [(fk.start, fk.end)] + ([fk.prev] if fk.prev else [])
-            refs = [{b: sum_col(b, s, e) for b in needed(fk.kpi)} for s, e in windows]
+            refs = [{b: sum_col(b, s, e) for b in _needed(fk.kpi)} for s, e in windows]
             post[name] = (fk, refs)
-        elif fk.analytic == "avg":
-            aggs[name] = dv.mean(where=in_w)
-        elif fk.analytic == "min":
-            aggs[name] = dv.min(where=in_w)
-        elif fk.analytic == "max":
-            aggs[name] = dv.max(where=in_w)
-        elif fk.analytic == "last":
-            aggs[name] = dv.argmax(d.date, where=in_w & dv.notnull())
-        else:  # days, share_days
-            assert fk.daily is not None
-            hit = in_w & _cmp(dv, fk.daily[0], fk.daily[1]).fill_null(False)
-            aggs[name] = ibis.ifelse(hit, 1, 0).sum().cast("float64")
+        else:
+            per_day.append((name, fk))
             if fk.analytic == "share_days":
                 post[name] = (fk, [])
     if not aggs:
-        aggs["_n"] = d.count()
-    f = d.group_by(gkeys).aggregate(**aggs)
+        aggs["_n"] = t.count()
+    f = t.group_by(gkeys).aggregate(**aggs)
+    if per_day:
+        f = left_join(f, _daily_features(t, gkeys, per_day), gkeys, [n for n, _ in per_day])
     derived = {}
+    for name, _fk in per_day:
+        if _fk.analytic in ("days", "share_days"):  # no row in the dates read: 0 days
+            derived[name] = f[name].fill_null(0)
+    if derived:
+        f = f.mutate(**derived)
+        derived = {}
     for name, (fk, refs) in post.items():
         if fk.analytic == "share_days":
             derived[name] = (f[name] / fk.days if fk.days else ibis.null().cast("float64")).cast(
@@ -237,6 +251,35 @@ def build_feature_table(
         f = f.mutate(**{k: v.cast("float64") for k, v in derived.items()})
     feats = [columns[k] for k in columns]
     return FeatureTable(level, segment, f.select(*gkeys, *feats), columns)
+
+
+def _daily_features(t: ir.Table, gkeys: list[str], feats: list[tuple[str, FeatureKey]]) -> ir.Table:
+    """Analytics over daily values, from entity-day sums of the KPIs and dates they read."""
+    spans = [(fk.start, fk.end) for _, fk in feats if fk.start <= fk.end]
+    if spans:
+        t = t.filter(t.date.between(min(s for s, _ in spans), max(e for _, e in spans)))
+    else:  # every window is empty
+        t = t.filter(ibis.literal(False))
+    bases = sorted({b for _, fk in feats for b in _needed(fk.kpi)})
+    d = t.group_by([*gkeys, "date"]).aggregate(**{b: t[BASE_KPIS[b]].sum() for b in bases})
+    base = {b: d[b] for b in bases}
+    aggs: dict[str, ir.Value] = {}
+    for name, fk in feats:
+        in_w = d.date.between(fk.start, fk.end)
+        dv = kpi_from(base, fk.kpi)
+        if fk.analytic == "avg":
+            aggs[name] = dv.mean(where=in_w)
+        elif fk.analytic == "min":
+            aggs[name] = dv.min(where=in_w)
+        elif fk.analytic == "max":
+            aggs[name] = dv.max(where=in_w)
+        elif fk.analytic == "last":
+            aggs[name] = dv.argmax(d.date, where=in_w & dv.notnull())
+        else:  # days, share_days
+            assert fk.daily is not None
+            hit = in_w & _cmp(dv, fk.daily[0], fk.daily[1]).fill_null(False)
+            aggs[name] = ibis.ifelse(hit, 1, 0).sum().cast("float64")
+    return d.group_by(gkeys).aggregate(**aggs)
 
 
 def campaign_attributes(ap: ir.Table) -> ir.Table:
