@@ -28,15 +28,22 @@ from spendlab.automate.rules.evaluate import build_run_tables
 START = date(2024, 1, 1)
 
 
-def make_tables(con, keywords: int, campaigns: int, days: int, seed: int = 0):
+def make_tables(con, keywords: int, campaigns: int, days: int, rows: int | None = None, seed=0):
+    """``ad_performance`` and ``entities`` in DuckDB. Each keyword-day is reported with
+    probability ``rows / (keywords x days)`` (a keyword without impressions that day has no
+    row), so the table has about ``rows`` rows."""
     rng = np.random.default_rng(seed)
     kw = np.arange(keywords, dtype=np.int64)
     base_clicks = rng.gamma(0.8, 6, keywords)
     cpc = rng.uniform(0.3, 3.0, keywords)
     cvr = rng.beta(1.5, 40, keywords)
-    n = keywords * days
     k = np.tile(kw, days)
     d = np.repeat(np.arange(days, dtype=np.int32), keywords)
+    if rows is not None and rows < keywords * days:
+        keep = rng.random(keywords * days) < rows / (keywords * days)
+        k, d = k[keep], d[keep]
+        del keep
+    n = len(k)
     clicks = rng.poisson(base_clicks[k])
     impressions = clicks * 20 + rng.poisson(5, n)
     spend = np.round(clicks * cpc[k], 2)
