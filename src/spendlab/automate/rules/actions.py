@@ -46,13 +46,16 @@ _KIND = {
 @dataclass
 class Evaluation:
     """What a set of rules proposes for one date. ``skipped`` lists matches that produce no
-    action (no change, no old value known), with why."""
+    action (no change, no old value known), with why. ``seconds`` says where the time went:
+    ``features`` (building the shared feature tables in the warehouse and reading them) and
+    ``rules`` (matching the rules and building the actions)."""
 
     as_of: date
     actions: list[Action] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     matches: int = 0
     feature_tables: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: {"features": 0.0, "rules": 0.0})
 
 
 def to_decimal(x: Any) -> Decimal | None:

@@ -3,6 +3,7 @@ then proposed :class:`~spendlab.core.actions.Action` objects with matched values
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import defaultdict
 from datetime import date
@@ -105,8 +106,10 @@ def evaluate(
     rules = list(rules)
     if not rules:
         return ev
+    t0 = time.perf_counter()
     tables = build_run_tables(ap, ents, rules, as_of)
     ev.feature_tables = len(tables)
+    ev.seconds["features"] += time.perf_counter() - t0
     by_group: dict[tuple[Level, Segment], list[Rule]] = defaultdict(list)
     for r in rules:
         by_group[(r.scope.level, _segment(r))].append(r)
@@ -114,12 +117,16 @@ def evaluate(
         expr, columns = tables[gkey]
         if method == "vector":
             level = gkey[0]
+            t0 = time.perf_counter()
             table = con.to_pyarrow(expr.order_by(list(LEVEL_KEYS[level])))
+            t1 = time.perf_counter()
             vec = VectorEvaluator(table, columns, as_of)
             for rule in grules:
                 pos = vec.rows(rule)
                 ev.matches += len(pos)
                 make_actions(ev, rule, vec, pos, run_id)
+            ev.seconds["features"] += t1 - t0
+            ev.seconds["rules"] += time.perf_counter() - t1
             continue
         expr = expr.mutate(_row=ibis.row_number())
         name = f"_rules_ft_{uuid.uuid4().hex[:10]}"
