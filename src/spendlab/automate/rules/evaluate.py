@@ -12,7 +12,12 @@ import ibis
 import ibis.expr.types as ir
 
 from spendlab.automate.rules.actions import Evaluation, make_action, make_actions, new_amount
-from spendlab.automate.rules.compile import feature_keys, node_predicate, rule_predicate
+from spendlab.automate.rules.compile import (
+    SCOPE_COLUMNS,
+    feature_keys,
+    node_predicate,
+    rule_predicate,
+)
 from spendlab.automate.rules.features import (
     CAMPAIGN_ATTRS,
     LEVEL_KEYS,
@@ -24,7 +29,7 @@ from spendlab.automate.rules.features import (
     entity_state,
     left_join,
 )
-from spendlab.automate.rules.spec import Rule
+from spendlab.automate.rules.spec import Rule, iter_features
 from spendlab.automate.rules.vector import VectorEvaluator
 from spendlab.core.hierarchy import Level
 
@@ -41,6 +46,22 @@ def _parent_join_keys(parent: Level, child: Level) -> list[str]:
     return list(LEVEL_KEYS[parent])
 
 
+def _needed_attributes(rules: list[Rule]) -> list[str]:
+    """The campaign attributes the rules read: scope filters and name patterns, and the
+    business unit / code that parent-level features join on (the others are not computed)."""
+    need = set()
+    for r in rules:
+        s = r.scope
+        need.update(col for name, col in SCOPE_COLUMNS.items() if getattr(s, name))
+        if s.campaign_name or s.exclude_campaign_name:
+            need.add("campaign_name")
+        need.update(f.level.value for f in iter_features(r) if f.level in _ATTR_LEVELS)
+    return [a for a in CAMPAIGN_ATTRS if a in need]
+
+
+_ATTR_LEVELS = (Level.BUSINESS_UNIT, Level.CODE)
+
+
 def build_run_tables(
     ap: ir.Table,
     ents: ir.Table | None,
@@ -50,21 +71,23 @@ def build_run_tables(
     """For each (rule level, segment): the joined table (entities x own features x parent
     features x attributes x state) and the map feature key -> column."""
     groups: dict[tuple[Level, Segment], list[FeatureKey]] = defaultdict(list)
+    group_rules: dict[tuple[Level, Segment], list[Rule]] = defaultdict(list)
     for r in rules:
         groups[(r.scope.level, _segment(r))].extend(feature_keys(r, as_of))
+        group_rules[(r.scope.level, _segment(r))].append(r)
     out = {}
-    attrs = None
     for (level, seg), keys in groups.items():
+        need = _needed_attributes(group_rules[(level, seg)])
         by_level: dict[Level, list[FeatureKey]] = defaultdict(list)
         for k in keys:
             by_level[k.level].append(k)
         own = build_feature_table(ap, level, by_level.pop(level, []), segment=seg, prefix="f")
         t = own.expr
         columns = dict(own.columns)
-        if level in (Level.KEYWORD, Level.AD, Level.AD_GROUP, Level.CAMPAIGN):
-            attrs = campaign_attributes(ap) if attrs is None else attrs
-            t = left_join(t, attrs, list(LEVEL_KEYS[Level.CAMPAIGN]), list(CAMPAIGN_ATTRS))
-        elif level is Level.CODE:
+        if level in (Level.KEYWORD, Level.AD, Level.AD_GROUP, Level.CAMPAIGN) and need:
+            attrs = campaign_attributes(ap, need)
+            t = left_join(t, attrs, list(LEVEL_KEYS[Level.CAMPAIGN]), need)
+        elif level is Level.CODE and "business_unit" in need:
             a = ap.filter(ap.code.notnull())
             bu = a.group_by("code").aggregate(business_unit=a.business_unit.max())
             t = left_join(t, bu, ["code"], ["business_unit"])

@@ -282,11 +282,12 @@ def _daily_features(t: ir.Table, gkeys: list[str], feats: list[tuple[str, Featur
     return d.group_by(gkeys).aggregate(**aggs)
 
 
-def campaign_attributes(ap: ir.Table) -> ir.Table:
-    """One row per campaign with its name, business unit, code, objective, lifecycle stage."""
+def campaign_attributes(ap: ir.Table, attrs: list[str] | None = None) -> ir.Table:
+    """One row per campaign with its name, business unit, code, objective, lifecycle stage
+    (or only the ``attrs`` of those)."""
     t = ap.filter(ap.campaign_id != "")
     return t.group_by(list(LEVEL_KEYS[Level.CAMPAIGN])).aggregate(
-        **{a: t[a].max() for a in CAMPAIGN_ATTRS}
+        **{a: t[a].max() for a in (CAMPAIGN_ATTRS if attrs is None else attrs)}
     )
 
 
