@@ -31,7 +31,13 @@ from datetime import date
 import ibis
 import ibis.expr.types as ir
 
-from spendlab.automate.rules.spec import BASE_KPIS, RATIO_KPIS, RATIO_SCALE, Feature
+from spendlab.automate.rules.spec import (
+    BASE_KPIS,
+    IMPRESSION_SHARE_KEY,
+    RATIO_KPIS,
+    RATIO_SCALE,
+    Feature,
+)
 from spendlab.core.hierarchy import Level
 from spendlab.core.metrics import ZeroPolicy
 
@@ -55,6 +61,7 @@ CAMPAIGN_ATTRS = (
     "campaign_name",
     "objective",
     "lifecycle_stage",
+    "language",
 )
 STATE_COLUMNS = ("status", "bid", "budget", "labels")
 ID_COLUMNS = ("account_id", "campaign_id", "ad_group_id", "keyword_id", "ad_id")
@@ -139,6 +146,21 @@ def ratio(num: ir.NumericValue, den: ir.NumericValue, policy: ZeroPolicy) -> ir.
     return ibis.ifelse(den == 0, zero, num / ibis.ifelse(den == 0, 1.0, den))
 
 
+def base_value(t: ir.Table, base: str) -> ir.NumericValue:
+    """A row's value of a base sum: an ``ad_performance`` column, or for impression share the
+    impressions and eligible impressions of rows that report a share above 0 (else NULL)."""
+    if base in BASE_KPIS:
+        return t[BASE_KPIS[base]]
+    null = ibis.null().cast("float64")
+    if "extras" not in t.columns:
+        return null
+    extras = t.extras if t.extras.type().is_json() else t.extras.cast("json")
+    share = extras[IMPRESSION_SHARE_KEY].unwrap_as("float64")
+    ok = (share > 0).fill_null(False)
+    imps = t.impressions.cast("float64")
+    return ibis.ifelse(ok, imps if base == "is_impressions" else imps / share, null)
+
+
 def kpi_from(values: dict[str, ir.NumericValue], kpi: str) -> ir.NumericValue:
     """A KPI from base sums (``values`` holds impressions, clicks, spend, conversions,
     revenue)."""
@@ -205,7 +227,7 @@ def build_feature_table(
         if k not in sums:
             name = f"_s{len(sums)}"
             sums[k] = name
-            aggs[name] = t[BASE_KPIS[kpi_base]].sum(where=t.date.between(start, end))
+            aggs[name] = base_value(t, kpi_base).sum(where=t.date.between(start, end))
         return sums[k]
 
     columns: dict[FeatureKey, str] = {}
@@ -261,7 +283,7 @@ def _daily_features(t: ir.Table, gkeys: list[str], feats: list[tuple[str, Featur
     else:  # every window is empty
         t = t.filter(ibis.literal(False))
     bases = sorted({b for _, fk in feats for b in _needed(fk.kpi)})
-    d = t.group_by([*gkeys, "date"]).aggregate(**{b: t[BASE_KPIS[b]].sum() for b in bases})
+    d = t.group_by([*gkeys, "date"]).aggregate(**{b: base_value(t, b).sum() for b in bases})
     base = {b: d[b] for b in bases}
     aggs: dict[str, ir.Value] = {}
     for name, fk in feats:
