@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -274,19 +275,25 @@ def _floats(x: np.ndarray) -> list[float | None]:
 
 
 def _entity_refs(level: Level, vec: VectorEvaluator, pos: np.ndarray) -> list[EntityRef]:
-    if level in (Level.BUSINESS_UNIT, Level.CODE):
-        return [
-            EntityRef(platform="", level=level, account_id=str(v))
-            for v in vec.obj(level.value)[pos].tolist()
-        ]
-    n = len(pos)
-    blank = [""] * n
-    ids = [
-        [str(v or "") for v in vec.obj(c)[pos].tolist()] if c in LEVEL_KEYS[level] else blank
-        for c in ID_COLUMNS
-    ]
-    plat = [str(v) for v in vec.obj("platform")[pos].tolist()]
-    return [EntityRef(p, level, *row) for p, *row in zip(plat, *ids, strict=True)]
+    """The entities of the rows ``pos`` (built once per row and shared by the rules that match
+    it)."""
+    cache = vec.entities
+    todo = [p for p in pos.tolist() if p not in cache]
+    if todo:
+        at = np.asarray(todo)
+        if level in (Level.BUSINESS_UNIT, Level.CODE):
+            for p, v in zip(todo, vec.obj(level.value)[at].tolist(), strict=True):
+                cache[p] = EntityRef(platform="", level=level, account_id=str(v))
+        else:
+            blank = [""] * len(todo)
+            ids = [
+                [str(v or "") for v in vec.obj(c)[at].tolist()] if c in LEVEL_KEYS[level] else blank
+                for c in ID_COLUMNS
+            ]
+            plat = [str(v) for v in vec.obj("platform")[at].tolist()]
+            for p, pl, *row in zip(todo, plat, *ids, strict=True):
+                cache[p] = EntityRef(pl, level, *row)
+    return [cache[p] for p in pos.tolist()]
 
 
 def _reasons(rule: Rule, vec: VectorEvaluator, pos: np.ndarray) -> list[str]:
@@ -313,6 +320,10 @@ def _reasons(rule: Rule, vec: VectorEvaluator, pos: np.ndarray) -> list[str]:
     return ["; ".join(t) if t else "conditions met" for t in per_row]
 
 
+def _skip(ev: Evaluation, rule: Rule, ent: EntityRef, why: str) -> None:
+    ev.skipped.append({"rule_id": rule.id, "entity_id": ent.entity_id, "why": why})
+
+
 def _append(
     ev: Evaluation,
     rule: Rule,
@@ -332,10 +343,7 @@ def _append(
     old: Any = None
     new: Any = None
     until = None
-
-    def skip(why: str) -> None:
-        ev.skipped.append({"rule_id": rule.id, "entity_id": ent.entity_id, "why": why})
-
+    skip = partial(_skip, ev, rule, ent)
     if a.type in ("bid", "budget"):
         old = to_decimal(amount)
         if old is None:

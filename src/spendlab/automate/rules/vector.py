@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from spendlab.automate.rules.compile import glob_regex, label_needle, scope_filters
 from spendlab.automate.rules.features import FeatureKey
 from spendlab.automate.rules.spec import All, Condition, Feature, Node, Rule
+from spendlab.core.actions import EntityRef
 from spendlab.core.hierarchy import Level
 from spendlab.errors import ConfigError
 
@@ -105,6 +106,7 @@ class VectorEvaluator:
         self._pattern: dict[tuple[str, str, str], np.ndarray] = {}
         self._fcol: dict[tuple[int, Level], tuple[Feature, str]] = {}
         self._active: np.ndarray | None = None
+        self.entities: dict[int, EntityRef] = {}  # row -> its entity, built once (actions.py)
 
     # -- columns ---------------------------------------------------------------------------
     def arr(self, col: str) -> np.ndarray:
