@@ -80,6 +80,9 @@ def window_dates(w, as_of: date) -> tuple[date, date]:
 
 
 def value(kpi: str, v: dict[str, float]):
+    # base sums are rounded to 6 decimals (the engine's order-independent sums); integer
+    # sums are exact
+    v = {k: x if isinstance(x, int) or float(x).is_integer() else round(x, 6) for k, x in v.items()}
     if kpi in BASE:
         return float(v[kpi])
     if kpi == "profit":

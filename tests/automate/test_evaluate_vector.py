@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 
+import ibis
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -231,3 +233,40 @@ def test_unknown_scope_values_match_nothing(values):
     )[0]
     vec = VectorEvaluator(TABLE, COLUMNS, AS_OF)
     assert len(vec.rows(rule)) == 0
+
+
+def test_sums_do_not_depend_on_the_order_rows_are_added():
+    # 0.1 + 0.2 + 0.3 != 0.3 + 0.2 + 0.1 in floating point; sums are rounded to 1e-6 so a
+    # re-run (a parallel warehouse adds in no fixed order) gives the same matches
+    con = ibis.duckdb.connect(threads=1)
+    spend = [0.1, 0.2, 0.3, 0.3, 0.2, 0.1]
+    ap = ibis.memtable(
+        {
+            "date": [date(2024, 2, d) for d in (18, 19, 20, 18, 19, 20)],
+            "platform": ["google_ads"] * 6,
+            "account_id": ["1"] * 6,
+            "campaign_id": ["c"] * 6,
+            "ad_group_id": ["g"] * 6,
+            "keyword_id": ["k1"] * 3 + ["k2"] * 3,
+            "impressions": [10] * 6,
+            "clicks": [1] * 6,
+            "spend": spend,
+            "conversions": [0.0] * 6,
+            "conversion_value": [0.0] * 6,
+        }
+    )
+    assert sum(spend[:3]) != sum(spend[3:])
+    rules = parse_rules(
+        [
+            {
+                "id": f"eq-{analytic}",
+                "scope": {"level": "keyword"},
+                "conditions": {"kpi": "spend", "analytic": analytic, "op": "==", "value": v},
+                "action": {"type": "alert"},
+            }
+            for analytic, v in (("sum", 0.6), ("avg", 0.6 / 7))
+        ]
+    )
+    ev = evaluate(con, ap, None, rules, AS_OF)
+    hits = {(a.rule_id, a.entity.keyword_id) for a in ev.actions}
+    assert hits == {("eq-sum", "k1"), ("eq-sum", "k2"), ("eq-avg", "k1"), ("eq-avg", "k2")}
