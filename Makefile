@@ -52,7 +52,7 @@ format: install-dev
 bench: install-dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/attribution.py
-	$(BIN)/python bench/rules.py --scales 30000,100000
+	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/mmm.py
 	$(BIN)/python bench/optimizer.py
 	$(BIN)/python bench/allocator.py

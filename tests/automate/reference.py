@@ -29,7 +29,19 @@ RATIOS = {
     "cvr": ("conversions", "clicks", "null", 1.0),
     "cpa": ("spend", "conversions", "inf", 1.0),
     "roas": ("revenue", "spend", "null", 1.0),
+    "impression_share": ("is_imps", "eligible", "null", 1.0),
 }
+SUMS = (*BASE, "is_imps", "eligible")  # impression share: rows with a reported share > 0
+
+
+def share_of(extras) -> float | None:
+    """extras.search_impression_share when it is a number."""
+    if isinstance(extras, str):
+        extras = json.loads(extras)
+    v = extras.get("search_impression_share") if isinstance(extras, dict) else None
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
 KEYS = {
     "keyword": ("platform", "account_id", "campaign_id", "ad_group_id", "keyword_id"),
     "ad": ("platform", "account_id", "campaign_id", "ad_group_id", "ad_id"),
@@ -68,6 +80,9 @@ def window_dates(w, as_of: date) -> tuple[date, date]:
 
 
 def value(kpi: str, v: dict[str, float]):
+    # base sums are rounded to 6 decimals (the engine's order-independent sums); integer
+    # sums are exact
+    v = {k: x if isinstance(x, int) or float(x).is_integer() else round(x, 6) for k, x in v.items()}
     if kpi in BASE:
         return float(v[kpi])
     if kpi == "profit":
@@ -104,7 +119,7 @@ class Reference:
         k = (level, countries, devices)
         if k in self._days:
             return self._days[k]
-        out: dict = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(BASE, 0.0)))
+        out: dict = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(SUMS, 0.0)))
         keys = KEYS[level]
         for row in self.ap.itertuples(index=False):
             r = row._asdict()
@@ -125,6 +140,10 @@ class Reference:
             acc = out[ent][day]
             for kpi, col in BASE.items():
                 acc[kpi] += r[col]
+            share = share_of(r.get("extras"))
+            if share is not None and share > 0:
+                acc["is_imps"] += r["impressions"]
+                acc["eligible"] += r["impressions"] / share
         self._days[k] = out
         return out
 
@@ -141,10 +160,10 @@ class Reference:
         inw = [(d, v) for d, v in sorted(days.items()) if s <= d <= e]
 
         def sum_value(lo, hi):
-            tot = dict.fromkeys(BASE, 0.0)
+            tot = dict.fromkeys(SUMS, 0.0)
             for d, v in days.items():
                 if lo <= d <= hi:
-                    for kk in BASE:
+                    for kk in SUMS:
                         tot[kk] += v[kk]
             return value(f.kpi, tot)
 
@@ -190,7 +209,16 @@ class Reference:
                 & (self.ap.account_id == r["account_id"])
                 & (self.ap.campaign_id == r["campaign_id"])
             ]
-            for c in ("campaign_name", "business_unit", "code", "objective", "lifecycle_stage"):
+            for c in (
+                "campaign_name",
+                "business_unit",
+                "code",
+                "objective",
+                "lifecycle_stage",
+                "language",
+            ):
+                if c not in m:
+                    continue
                 vals = [x for x in m[c] if x is not None and not pd.isna(x)]
                 r[c] = max(vals) if vals else None
         if level == "code":
@@ -259,6 +287,7 @@ class Reference:
             ("code", "code"),
             ("objective", "objective"),
             ("lifecycle_stage", "lifecycle_stage"),
+            ("language", "language"),
             ("status", "status"),
         ):
             vals = getattr(s, name)

@@ -144,3 +144,25 @@ def test_hostile_strings_are_data(workspace):
     assert sorted(t.kpi.to_list()) == sorted(df.kpi)
     assert "outcomes" in workspace.con.list_tables()
     assert isinstance(t, ibis.Table)
+
+
+def test_migration_2_adds_the_language_column_to_an_older_warehouse(tmp_path):
+    with Warehouse.init(tmp_path / "ws") as wh:  # make it look like a version-1 workspace
+        ingest_frames(wh, {"ad_performance": _ap_rows()})
+        wh.con.raw_sql("ALTER TABLE ad_performance DROP COLUMN language")
+        wh._delete_where(wmod.META, wmod.sge.column("key").eq(wmod.sge.convert("schema_version")))
+        wh.con.insert(wmod.META, ibis.memtable({"key": ["schema_version"], "value": ["1"]}))
+        assert "language" not in wh.table("ad_performance").columns
+    with Warehouse.open(tmp_path / "ws") as wh:
+        assert wh.schema_version() == SCHEMA_VERSION >= 2
+        got = wh.table("ad_performance").schema()
+        assert dict(got.items()) == dict(TABLES["ad_performance"].ibis_schema().items())
+        ingest_frames(wh, {"ad_performance": _ap_rows(language="es", day="2024-01-02")})
+        t = wh.table("ad_performance").order_by("date").to_pandas()
+        assert t.language.tolist() == [None, "es"] and t.clicks.tolist() == [3, 3]
+
+
+def _ap_rows(day="2024-01-01", **extra):
+    row = {"date": day, "platform": "google_ads", "level": "campaign", "account_id": "1"}
+    row |= {"campaign_id": "c1", "currency": "USD", "impressions": 10, "clicks": 3}
+    return pd.DataFrame([row | extra])

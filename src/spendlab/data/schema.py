@@ -187,6 +187,7 @@ AD_PERFORMANCE = TableSpec(
             "acquisition, maximization or retention",
             isin=LIFECYCLE_STAGES,
         ),
+        Column("language", "string", "Language the campaign targets (en, ...); NULL if unknown"),
         _metric("impressions", "int64", "Impressions"),
         _metric("clicks", "int64", "Clicks"),
         _metric("spend", "float64", "Media cost", money=True),

@@ -36,7 +36,7 @@ from spendlab.data.schema import LOAD_ID, TABLES, TableSpec, table_spec
 from spendlab.errors import ConfigError, WorkspaceError, WorkspaceNotFoundError
 
 #: Bump with every migration added to ``_MIGRATIONS``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 META = "_meta"
 LOADS = "_loads"
 
@@ -92,8 +92,22 @@ def _migration_1(wh: Warehouse) -> None:
         wh.con.create_table(LOADS, schema=LOADS_SCHEMA)
 
 
+def _migration_2(wh: Warehouse) -> None:
+    """Add the optional columns declared after a table was created (``ad_performance.language``),
+    as NULL for the rows already loaded."""
+    for spec in TABLES.values():
+        if spec.name not in wh.con.list_tables():
+            continue
+        have = set(wh.con.table(spec.name).columns)
+        for name, dtype in spec.ibis_schema().items():
+            if name not in have:
+                kind = wh.con.compiler.type_mapper.from_ibis(dtype)
+                col = sge.ColumnDef(this=sge.to_identifier(name), kind=kind)
+                wh._raw(sge.Alter(this=sge.to_table(spec.name), kind="TABLE", actions=[col]))
+
+
 #: Ordered migrations: version -> function. Each must be idempotent and run inside a transaction.
-_MIGRATIONS = {1: _migration_1}
+_MIGRATIONS = {1: _migration_1, 2: _migration_2}
 
 
 class Warehouse:

@@ -29,6 +29,7 @@ SCOPE_COLUMNS = {
     "code": "code",
     "objective": "objective",
     "lifecycle_stage": "lifecycle_stage",
+    "language": "language",
     "status": "status",
 }
 

@@ -31,7 +31,13 @@ from datetime import date
 import ibis
 import ibis.expr.types as ir
 
-from spendlab.automate.rules.spec import BASE_KPIS, RATIO_KPIS, RATIO_SCALE, Feature
+from spendlab.automate.rules.spec import (
+    BASE_KPIS,
+    IMPRESSION_SHARE_KEY,
+    RATIO_KPIS,
+    RATIO_SCALE,
+    Feature,
+)
 from spendlab.core.hierarchy import Level
 from spendlab.core.metrics import ZeroPolicy
 
@@ -55,6 +61,7 @@ CAMPAIGN_ATTRS = (
     "campaign_name",
     "objective",
     "lifecycle_stage",
+    "language",
 )
 STATE_COLUMNS = ("status", "bid", "budget", "labels")
 ID_COLUMNS = ("account_id", "campaign_id", "ad_group_id", "keyword_id", "ad_id")
@@ -139,6 +146,35 @@ def ratio(num: ir.NumericValue, den: ir.NumericValue, policy: ZeroPolicy) -> ir.
     return ibis.ifelse(den == 0, zero, num / ibis.ifelse(den == 0, 1.0, den))
 
 
+def base_value(t: ir.Table, base: str) -> ir.NumericValue:
+    """A row's value of a base sum: an ``ad_performance`` column, or for impression share the
+    impressions and eligible impressions of rows that report a share above 0 (else NULL)."""
+    if base in BASE_KPIS:
+        return t[BASE_KPIS[base]]
+    null = ibis.null().cast("float64")
+    if "extras" not in t.columns:
+        return null
+    extras = t.extras if t.extras.type().is_json() else t.extras.cast("json")
+    share = extras[IMPRESSION_SHARE_KEY].unwrap_as("float64")
+    ok = (share > 0).fill_null(False)
+    imps = t.impressions.cast("float64")
+    return ibis.ifelse(ok, imps if base == "is_impressions" else imps / share, null)
+
+
+#: Decimals base sums are rounded to (see :func:`exact_sum`).
+SUM_DECIMALS = 6
+
+
+def exact_sum(x: ir.NumericValue, where: ir.BooleanValue | None = None) -> ir.NumericValue:
+    """A base sum rounded to :data:`SUM_DECIMALS` decimals. A parallel warehouse adds floating
+    values in no fixed order, so the same rows can sum to values an ulp apart from run to run
+    (0.1 + 0.2 + 0.3 vs 0.3 + 0.2 + 0.1); rounding makes re-runs for a date give the same sums,
+    hence the same matches on ties such as ``spend > 1.2 x previous spend`` with 35.28 vs
+    29.40 (integer sums are exact and left as they are)."""
+    s = x.sum(where=where)
+    return s.round(SUM_DECIMALS) if x.type().is_floating() else s
+
+
 def kpi_from(values: dict[str, ir.NumericValue], kpi: str) -> ir.NumericValue:
     """A KPI from base sums (``values`` holds impressions, clicks, spend, conversions,
     revenue)."""
@@ -158,6 +194,28 @@ def trend(this: ir.FloatingValue, prev: ir.FloatingValue) -> ir.FloatingValue:
     return ibis.ifelse(this.isnull() | prev.isnull(), ibis.null().cast("float64"), out)
 
 
+def _needed(kpi: str) -> tuple[str, ...]:
+    """The base sums a KPI is computed from."""
+    if kpi in BASE_KPIS:
+        return (kpi,)
+    if kpi == "profit":
+        return ("revenue", "spend")
+    return RATIO_KPIS[kpi][:2]
+
+
+def _sum_based(fk: FeatureKey) -> bool:
+    """Features computed from window sums alone (no daily values needed)."""
+    return fk.analytic in ("sum", "trend") or (fk.analytic == "avg" and fk.kpi not in RATIO_KPIS)
+
+
+def left_join(left: ir.Table, right: ir.Table, on: list[str], take: list[str]) -> ir.Table:
+    """``left`` with the ``take`` columns of ``right`` matched on ``on`` (NULL keys match NULL
+    keys, as they form one group in a group-by)."""
+    r = right.select(*[right[k].name(f"_k_{k}") for k in on], *take)
+    j = left.left_join(r, [left[k].identical_to(r[f"_k_{k}"]) for k in on])
+    return j.select(*left.columns, *take)
+
+
 def build_feature_table(
     ap: ir.Table,
     level: Level,
@@ -166,11 +224,15 @@ def build_feature_table(
     segment: Segment = ((), ()),
     prefix: str = "f",
 ) -> FeatureTable:
-    """One row per entity of ``level`` with a column per feature key (all of ``level``)."""
+    """One row per entity of ``level`` with a column per feature key (all of ``level``).
+
+    Two aggregations, so the scan stays cheap at tens of millions of rows: window sums (and
+    what derives from them: ``sum``, ``trend``, additive ``avg``) straight from the rows grouped
+    by entity (a sum of daily sums is the sum of the rows); the analytics over daily values
+    (``min``, ``max``, ``last``, ratio ``avg``, ``days``, ``share_days``) from entity-day sums of
+    only the KPIs and dates they read, joined on. The first defines the entity set."""
     gkeys = list(LEVEL_KEYS[level])
     t = _segment_filter(ap.filter(level_filter(ap, level)), segment)
-    d = t.group_by([*gkeys, "date"]).aggregate(**{k: t[col].sum() for k, col in BASE_KPIS.items()})
-    base = {k: d[k] for k in BASE_KPIS}
     aggs: dict[str, ir.Value] = {}
     sums: dict[tuple[str, date, date], str] = {}
 
@@ -179,47 +241,35 @@ def build_feature_table(
         if k not in sums:
             name = f"_s{len(sums)}"
             sums[k] = name
-            aggs[name] = d[kpi_base].sum(where=d.date.between(start, end))
+            aggs[name] = exact_sum(base_value(t, kpi_base), where=t.date.between(start, end))
         return sums[k]
 
-    def needed(kpi: str) -> tuple[str, ...]:
-        if kpi in BASE_KPIS:
-            return (kpi,)
-        if kpi == "profit":
-            return ("revenue", "spend")
-        return RATIO_KPIS[kpi][:2]
-
-    daily = {k: kpi_from(base, k) for k in (*BASE_KPIS, "profit", *RATIO_KPIS)}
     columns: dict[FeatureKey, str] = {}
     post: dict[str, tuple[FeatureKey, list]] = {}  # features derived from sums after aggregating
+    per_day: list[tuple[str, FeatureKey]] = []
     for i, fk in enumerate(dict.fromkeys(keys)):
         name = f"{prefix}{i}"
         columns[fk] = name
-        in_w = d.date.between(fk.start, fk.end)
-        dv = daily[fk.kpi]
-        ratio_kpi = fk.kpi in RATIO_KPIS
-        if fk.analytic in ("sum", "trend") or (fk.analytic == "avg" and not ratio_kpi):
+        if _sum_based(fk):
             windows = [(fk.start, fk.end)] + ([fk.prev] if fk.prev else [])
-            refs = [{b: sum_col(b, s, e) for b in needed(fk.kpi)} for s, e in windows]
+            refs = [{b: sum_col(b, s, e) for b in _needed(fk.kpi)} for s, e in windows]
             post[name] = (fk, refs)
-        elif fk.analytic == "avg":
-            aggs[name] = dv.mean(where=in_w)
-        elif fk.analytic == "min":
-            aggs[name] = dv.min(where=in_w)
-        elif fk.analytic == "max":
-            aggs[name] = dv.max(where=in_w)
-        elif fk.analytic == "last":
-            aggs[name] = dv.argmax(d.date, where=in_w & dv.notnull())
-        else:  # days, share_days
-            assert fk.daily is not None
-            hit = in_w & _cmp(dv, fk.daily[0], fk.daily[1]).fill_null(False)
-            aggs[name] = ibis.ifelse(hit, 1, 0).sum().cast("float64")
+        else:
+            per_day.append((name, fk))
             if fk.analytic == "share_days":
                 post[name] = (fk, [])
     if not aggs:
-        aggs["_n"] = d.count()
-    f = d.group_by(gkeys).aggregate(**aggs)
+        aggs["_n"] = t.count()
+    f = t.group_by(gkeys).aggregate(**aggs)
+    if per_day:
+        f = left_join(f, _daily_features(t, gkeys, per_day), gkeys, [n for n, _ in per_day])
     derived = {}
+    for name, _fk in per_day:
+        if _fk.analytic in ("days", "share_days"):  # no row in the dates read: 0 days
+            derived[name] = f[name].fill_null(0)
+    if derived:
+        f = f.mutate(**derived)
+        derived = {}
     for name, (fk, refs) in post.items():
         if fk.analytic == "share_days":
             derived[name] = (f[name] / fk.days if fk.days else ibis.null().cast("float64")).cast(
@@ -239,11 +289,41 @@ def build_feature_table(
     return FeatureTable(level, segment, f.select(*gkeys, *feats), columns)
 
 
-def campaign_attributes(ap: ir.Table) -> ir.Table:
-    """One row per campaign with its name, business unit, code, objective, lifecycle stage."""
+def _daily_features(t: ir.Table, gkeys: list[str], feats: list[tuple[str, FeatureKey]]) -> ir.Table:
+    """Analytics over daily values, from entity-day sums of the KPIs and dates they read."""
+    spans = [(fk.start, fk.end) for _, fk in feats if fk.start <= fk.end]
+    if spans:
+        t = t.filter(t.date.between(min(s for s, _ in spans), max(e for _, e in spans)))
+    else:  # every window is empty
+        t = t.filter(ibis.literal(False))
+    bases = sorted({b for _, fk in feats for b in _needed(fk.kpi)})
+    d = t.group_by([*gkeys, "date"]).aggregate(**{b: exact_sum(base_value(t, b)) for b in bases})
+    base = {b: d[b] for b in bases}
+    aggs: dict[str, ir.Value] = {}
+    for name, fk in feats:
+        in_w = d.date.between(fk.start, fk.end)
+        dv = kpi_from(base, fk.kpi)
+        if fk.analytic == "avg":
+            aggs[name] = dv.mean(where=in_w)
+        elif fk.analytic == "min":
+            aggs[name] = dv.min(where=in_w)
+        elif fk.analytic == "max":
+            aggs[name] = dv.max(where=in_w)
+        elif fk.analytic == "last":
+            aggs[name] = dv.argmax(d.date, where=in_w & dv.notnull())
+        else:  # days, share_days
+            assert fk.daily is not None
+            hit = in_w & _cmp(dv, fk.daily[0], fk.daily[1]).fill_null(False)
+            aggs[name] = ibis.ifelse(hit, 1, 0).sum().cast("float64")
+    return d.group_by(gkeys).aggregate(**aggs)
+
+
+def campaign_attributes(ap: ir.Table, attrs: list[str] | None = None) -> ir.Table:
+    """One row per campaign with its name, business unit, code, objective, lifecycle stage
+    (or only the ``attrs`` of those)."""
     t = ap.filter(ap.campaign_id != "")
     return t.group_by(list(LEVEL_KEYS[Level.CAMPAIGN])).aggregate(
-        **{a: t[a].max() for a in CAMPAIGN_ATTRS}
+        **{a: t[a].max() for a in (CAMPAIGN_ATTRS if attrs is None else attrs)}
     )
 
 

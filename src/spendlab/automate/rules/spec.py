@@ -57,8 +57,19 @@ RATIO_KPIS: dict[str, tuple[str, str, ZeroPolicy]] = {
     "cvr": ("conversions", "clicks", ZeroPolicy.NULL),
     "cpa": ("spend", "conversions", ZeroPolicy.INFINITE),
     "roas": ("revenue", "spend", ZeroPolicy.NULL),
+    "impression_share": ("is_impressions", "eligible_impressions", ZeroPolicy.NULL),
 }
-KPI_ALIASES = {"cost": "spend", "conversion_value": "revenue", "conversion_rate": "cvr"}
+#: Impression share, where the platform reports it: ``extras.search_impression_share`` (a
+#: fraction, as the Google Ads API reader keeps it). Over a window it is impressions over
+#: eligible impressions (impressions / share) of the rows that report a share above 0; NULL
+#: (never matching) for an entity or window without such rows.
+IMPRESSION_SHARE_KEY = "search_impression_share"
+KPI_ALIASES = {
+    "cost": "spend",
+    "conversion_value": "revenue",
+    "conversion_rate": "cvr",
+    "search_impression_share": "impression_share",
+}
 KPIS = (*ADDITIVE_KPIS, *RATIO_KPIS)
 RATIO_SCALE = {"cpm": 1000.0}
 
@@ -75,6 +86,7 @@ Kpi = Literal[
     "cvr",
     "cpa",
     "roas",
+    "impression_share",
 ]
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 Analytic = Literal["sum", "avg", "min", "max", "last", "trend", "days", "share_days"]
@@ -265,7 +277,8 @@ class Scope(_Model):
     """Which entities a rule looks at. Each filter is a list of accepted values (any of);
     ``campaign_name`` / ``exclude_campaign_name`` are case-insensitive glob patterns
     (``*`` and ``?``); ``labels`` matches entities carrying any of them; ``country`` and
-    ``device`` restrict the performance rows counted (segments)."""
+    ``device`` restrict the performance rows counted (segments); ``language`` is the campaign's
+    language (``ad_performance.language``; a campaign without one matches no language filter)."""
 
     level: Level = Level.KEYWORD
     platform: list[str] = []
@@ -277,6 +290,7 @@ class Scope(_Model):
     exclude_campaign_name: list[str] = []
     objective: list[str] = []
     lifecycle_stage: list[str] = []
+    language: list[str] = []
     labels: list[str] = []
     status: list[Literal["enabled", "paused", "removed"]] = []
     country: list[str] = []
