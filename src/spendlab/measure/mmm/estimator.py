@@ -47,6 +47,7 @@ class MMM:
         spec, arrays = spec_of(cfg, prep), model_arrays(cfg, prep)
         res = run_fast(spec, arrays, cfg) if cfg.fast else run_nuts(spec, arrays, cfg)
         self._set(df, prep, res.samples, res.method, res.divergences, res.seconds)
+        self.inference_info_ = res.info or {}
         return self
 
     def _set(self, df, prep: Prepared, samples, method, divergences, seconds) -> None:
