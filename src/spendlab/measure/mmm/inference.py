@@ -173,8 +173,10 @@ def run_fast(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
     the log-Jacobian), used as the proposal of importance resampling: ``4 x draws`` proposals from
     a multivariate t (5 degrees of freedom, the Laplace covariance), Pareto-smoothed weights, and
     ``draws`` draws resampled. The resampling corrects the skew a Gaussian misses (iROAS and
-    saturation are log-normal-like), which widens the intervals toward their true coverage.
-    ``map`` when the Hessian is not positive definite (every draw is then the MAP)."""
+    saturation are log-normal-like). When the Pareto ``k`` says the weights are unreliable
+    (``k > 0.7``: typical with many channels, where some saturation parameters stay near their
+    prior) the plain Laplace draws are kept; ``info`` reports ``pareto_k``. ``map`` when the
+    Hessian is not positive definite (every draw is then the MAP)."""
     compilation_cache()
     t0 = time.perf_counter()
     u_map = find_map(spec, arrays, cfg.fast_steps)
@@ -202,9 +204,14 @@ def run_fast(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
         logp = np.asarray(_log_density_batch(spec, jnp.asarray(prop, jnp.float32), arrays))
         logw = np.where(np.isfinite(logp), logp - logq, -np.inf)
         w, khat = psis_weights(logw)
-        idx = rng.choice(n_prop, size=cfg.draws, replace=True, p=w)
-        u = prop[idx]
         info = {"pareto_k": khat, "ess_importance": float(1.0 / np.sum(w**2))}
+        if khat <= 0.7:
+            u = prop[rng.choice(n_prop, size=cfg.draws, replace=True, p=w)]
+            info["resampled"] = True
+        else:  # unreliable weights: keep the plain Laplace (Gaussian) draws
+            eps = rng.standard_normal((cfg.draws, d))
+            u = np.asarray(u_map, dtype=float)[None] + np.linalg.solve(chol_h.T, eps.T).T
+            info["resampled"] = False
     samples = draws_from_unconstrained(spec, u[None], arrays)
     return InferenceResult(samples, 0, method, time.perf_counter() - t0, info)
 
@@ -226,6 +233,8 @@ def psis_weights(logw: np.ndarray) -> tuple[np.ndarray, float]:
     cutoff = w[order[-m - 1]]
     exceed = w[tail] - cutoff
     k = float("inf")
+    if not np.any(exceed > 0):  # no tail at all (equal weights): nothing to smooth
+        return w / w.sum(), 0.0
     if m >= 5 and cutoff > 0 and np.all(np.isfinite(exceed)):
         k, sigma = _gpd_fit(exceed)
         if np.isfinite(k):
