@@ -1,7 +1,7 @@
 """Inference on the hand-written log density (``model.log_density``): NUTS (full posterior, all
-chains vectorised in one compiled step) or a fast mode (MAP, then a Laplace approximation in the
-unconstrained space). Both return posterior samples shaped ``(chains, draws, ...)`` as numpy
-arrays, ``beta`` included.
+chains vectorised in one compiled step, or one chain per JAX CPU device) or a fast mode (MAP, then
+a Laplace approximation in the unconstrained space). Both return posterior samples shaped
+``(chains, draws, ...)`` as numpy arrays, ``beta`` included.
 
 Compilation is the dominant start-up cost on CPU, so every compiled function takes the data as an
 argument (one compilation per model structure and data shape, reused across fits in a process)
@@ -125,7 +125,15 @@ def run_nuts(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
     state = init(jnp.asarray(u0, dtype=jnp.float32), jax.random.split(key, cfg.chains), arrays)
     total = cfg.warmup + cfg.draws
     zs, divs, steps = [], [], []
-    for _ in range(-(-total // CHUNK)):
+    chunks = range(-(-total // CHUNK))
+    if cfg.progress_bar:
+        try:
+            from tqdm.auto import tqdm  # installed with numpyro
+
+            chunks = tqdm(chunks, desc=f"NUTS, {cfg.chains} chains ({CHUNK} iterations a step)")
+        except ImportError:
+            pass
+    for _ in chunks:
         state, (z, d, n) = step(state, arrays)
         if pmapped:  # (chains, CHUNK, ...) -> (CHUNK, chains, ...)
             z, d, n = (np.swapaxes(np.asarray(v), 0, 1) for v in (z, d, n))
