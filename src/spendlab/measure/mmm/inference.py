@@ -10,6 +10,7 @@ and JAX's persistent compilation cache keeps them across processes (see ``compil
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -79,11 +80,11 @@ def _potential_gen(spec: Spec):
 
 
 @lru_cache(maxsize=32)
-def _nuts_kernels(spec: Spec, warmup: int, target_accept: float, max_tree_depth: int,
-                  dense: bool = False, parallel: bool = False):  # fmt: skip
-    """Compiled NUTS init and a step of ``CHUNK`` iterations over all chains: vectorised with
-    ``vmap`` on one device, or ``parallel``: one chain per JAX CPU device with ``pmap`` (one core
-    each; needs ``XLA_FLAGS=--xla_force_host_platform_device_count=<cores>`` before JAX starts)."""
+def _nuts_fns(spec: Spec, warmup: int, target_accept: float, max_tree_depth: int, dense: bool,
+              parallel: bool):  # fmt: skip
+    """NUTS ``init(u0, keys, a)`` and ``step(state, a)`` (``CHUNK`` iterations), as plain
+    functions: over all chains with ``vmap``, or for one chain (``parallel``: ``pmap``-ed by the
+    caller, one chain per JAX CPU device)."""
     init_kernel, sample_kernel = hmc(potential_fn_gen=_potential_gen(spec), algo="NUTS")
 
     def init_one(u, k, a):
@@ -91,9 +92,9 @@ def _nuts_kernels(spec: Spec, warmup: int, target_accept: float, max_tree_depth:
                            max_tree_depth=max_tree_depth, model_args=(a,),
                            rng_key=k)  # fmt: skip
 
-    def steps(state, a, one_chain: bool):
+    def step(state, a):
         def one(s, _):
-            if one_chain:
+            if parallel:
                 s = sample_kernel(s, model_args=(a,))
             else:
                 s = jax.vmap(lambda st: sample_kernel(st, model_args=(a,)))(s)
@@ -101,13 +102,84 @@ def _nuts_kernels(spec: Spec, warmup: int, target_accept: float, max_tree_depth:
 
         return jax.lax.scan(one, state, None, length=CHUNK)
 
+    init = init_one if parallel else jax.vmap(init_one, in_axes=(0, 0, None))
+    return init, step
+
+
+_COMPILED: dict = {}
+
+
+def _compiled(name: str, fn, args: tuple, static: tuple, parallel: bool, in_axes: tuple,
+              before_trace=None):  # fmt: skip
+    """``fn`` compiled for ``args`` (``pmap``-ed over ``in_axes`` when ``parallel``). The traced
+    function is also saved with ``jax.export`` next to the compilation cache and reloaded by later
+    processes, which then skip tracing as well as compiling (tracing NUTS costs seconds). Any
+    failure there (no cache folder, no ``flatbuffers``, an old file) falls back to tracing.
+    ``before_trace()`` runs before ``fn`` is traced (not when it comes from disk)."""
+    one = args
     if parallel:
-        init = jax.pmap(init_one, in_axes=(0, 0, None))
-        step = jax.pmap(lambda st, a: steps(st, a, True), in_axes=(0, None))
-        return init, step, True
-    init = jax.jit(jax.vmap(init_one, in_axes=(0, 0, None)))
-    step = jax.jit(lambda st, a: steps(st, a, False))
-    return init, step, False
+        one = tuple(jax.tree_util.tree_map(lambda x: x[0], v) if ax == 0 else v
+                    for v, ax in zip(args, in_axes, strict=True))  # fmt: skip
+    sig = jax.tree_util.tree_map(lambda x: (np.shape(x), str(jnp.result_type(x))), one)
+    key = hashlib.sha256(
+        repr((name, static, parallel, sig, jax.tree_util.tree_structure(one), _code_version()))
+        .encode()
+    ).hexdigest()[:32]  # fmt: skip
+    if key in _COMPILED:
+        return _COMPILED[key]
+    call = None
+    folder = compilation_cache()
+    if folder:
+        try:
+            from jax import export
+
+            _register_namedtuples(export)
+            path = Path(folder) / f"spendlab-{name}-{key}.jaxexport"
+            if path.exists():
+                call = export.deserialize(bytearray(path.read_bytes())).call
+            else:
+                if before_trace is not None:
+                    before_trace()
+                exp = export.export(jax.jit(fn))(*one)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_bytes(exp.serialize())
+                tmp.replace(path)
+                call = exp.call
+        except Exception:  # a cache must never break a fit
+            call = None
+    if call is None:
+        if before_trace is not None:
+            before_trace()
+        call = fn
+    out = jax.pmap(call, in_axes=in_axes) if parallel else jax.jit(call)
+    _COMPILED[key] = out
+    return out
+
+
+_REGISTERED: list[bool] = []
+
+
+def _register_namedtuples(export) -> None:
+    if not _REGISTERED:
+        from numpyro.infer.hmc import HMCState
+        from numpyro.infer.hmc_util import HMCAdaptState
+
+        export.register_namedtuple_serialization(HMCState, serialized_name="numpyro.HMCState")
+        export.register_namedtuple_serialization(
+            HMCAdaptState, serialized_name="numpyro.HMCAdaptState"
+        )
+        _REGISTERED.append(True)
+
+
+@lru_cache(maxsize=1)
+def _code_version() -> str:
+    """Hash of the model and inference code and library versions (keys the saved functions)."""
+    import numpyro
+
+    h = hashlib.sha256(f"{jax.__version__}|{numpyro.__version__}".encode())
+    for name in ("model.py", "transforms.py", "inference.py"):
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()
 
 
 def run_nuts(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
@@ -120,9 +192,20 @@ def run_nuts(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
     rng = np.random.default_rng(cfg.seed)
     u0 = u_map[None, :] + rng.uniform(-0.3, 0.3, (cfg.chains, u_map.size))
     parallel = 1 < cfg.chains <= jax.local_device_count()
-    init, step, pmapped = _nuts_kernels(spec, cfg.warmup, float(cfg.target_accept), 10,
-                                        parallel=parallel)  # fmt: skip
-    state = init(jnp.asarray(u0, dtype=jnp.float32), jax.random.split(key, cfg.chains), arrays)
+    static = (spec, cfg.warmup, float(cfg.target_accept), 10, False, parallel)
+    init_fn, step_fn = _nuts_fns(*static)
+    u0 = jnp.asarray(u0, dtype=jnp.float32)
+    keys = jax.random.split(key, cfg.chains)
+    init = _compiled("nuts_init", init_fn, (u0, keys, arrays), static, parallel, (0, 0, None))
+    state = init(u0, keys, arrays)
+
+    def trace_init() -> None:  # numpyro's step reads settings its init sets when traced
+        one = (u0[0], keys[0]) if parallel else (u0, keys)
+        jax.eval_shape(init_fn, *one, arrays)
+
+    step = _compiled("nuts_step", step_fn, (state, arrays), static, parallel, (0, None),
+                     trace_init)  # fmt: skip
+    pmapped = parallel
     total = cfg.warmup + cfg.draws
     zs, divs, steps = [], [], []
     chunks = range(-(-total // CHUNK))
