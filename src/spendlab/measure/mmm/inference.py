@@ -152,6 +152,8 @@ def _compiled(name: str, fn, args: tuple, static: tuple, parallel: bool, in_axes
             before_trace()
         call = fn
     out = jax.pmap(call, in_axes=in_axes) if parallel else jax.jit(call)
+    if len(_COMPILED) >= 64:  # a long-running server fitting many model shapes
+        _COMPILED.clear()
     _COMPILED[key] = out
     return out
 
