@@ -33,6 +33,7 @@ STREAMS: dict[str, int] = {
     "entities": 12,
     "geos": 13,
     "geo_scale": 14,
+    "flighting": 15,
 }
 
 
@@ -117,6 +118,7 @@ class SimConfig:
     hill_share: float = 0.6  # share of campaigns with Hill saturation (rest: logistic)
     max_lag: int = 14  # kernel length of the delayed adstock, days
     confounding: float = 0.3  # 0..1: how much spend follows the baseline's seasonality
+    flighting: bool = False  # channel-wide flights: budget steps, seasonal budgets, dark weeks
     media_share: float = 0.3  # target share of revenue driven by media (sets the baseline level)
     budget: float | None = None  # daily budget for the optimal allocation (default: actual mean)
     # outcome

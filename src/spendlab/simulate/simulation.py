@@ -199,7 +199,9 @@ def simulate(cfg: SimConfig | None = None, **overrides) -> Market:
     params = catalog.params
     plan = plan_geo_test(cfg, catalog)
     boost = plan.boost(cfg.days) if plan is not None else None
-    paths = spend_paths(cfg, catalog.table["base_spend"].to_numpy(), shape.season_index, boost)
+    channel_code = pd.factorize(catalog.table["channel"])[0]
+    paths = spend_paths(cfg, catalog.table["base_spend"].to_numpy(), shape.season_index, boost,
+                        channel_code)  # fmt: skip
     contrib = params.contribution(paths.spend)
     geo_idx = (
         catalog.table["country_index"].to_numpy()

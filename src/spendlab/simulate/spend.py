@@ -6,6 +6,12 @@ x confounding x noise``, rounded to cents. With ``confounding = k`` spend is mul
 seasonality + holidays relative to its level: spend rises when demand rises anyway, the trap an MMM
 must calibrate away. The geo test multiplies the spend of its campaigns by ``1 + lift`` inside the
 test window.
+
+With ``cfg.flighting`` every campaign of a channel also follows its channel's plan (what marketers
+do, and what makes channels identifiable in an MMM): budget steps (a new log-normal level,
+sd 0.5, every 3-10 weeks), a seasonal budget ``exp(a sin(2 pi t / 365 + phase))`` with its own
+phase, and dark periods (~4 a year, 1-4 weeks) when the whole channel is off. It draws from its
+own random stream, so the other draws (and every market with ``flighting=False``) are unchanged.
 """
 
 from __future__ import annotations
@@ -39,13 +45,35 @@ def _events_mask(
     return np.cumsum(diff[:, :days], axis=1) > 0
 
 
+def channel_flights(cfg: SimConfig, n_channels: int) -> np.ndarray:
+    """``(channels, days)`` multipliers of the channel plans (see the module docstring)."""
+    rng = cfg.rng("flighting")
+    days = cfg.days
+    t = np.arange(days)
+    out = np.ones((n_channels, days))
+    for k in range(n_channels):
+        level = np.empty(days)
+        start = 0
+        while start < days:
+            length = int(rng.integers(21, 71))
+            level[start : start + length] = rng.lognormal(0.0, 0.5)
+            start += length
+        amp, phase = rng.uniform(0.1, 0.35), rng.uniform(0.0, 2 * np.pi)
+        seasonal = np.exp(amp * np.sin(2 * np.pi * t / 365.0 + phase))
+        dark = _events_mask(rng, 1, days, 4.0 * days / 365.0, 7, 28)[0]
+        out[k] = level * seasonal * ~dark
+    return out
+
+
 def spend_paths(
     cfg: SimConfig,
     base: np.ndarray,
     season_index: np.ndarray,
     boost: np.ndarray | None = None,
+    channel: np.ndarray | None = None,
 ) -> SpendPaths:
-    """Draw every campaign's spend; ``boost`` (campaigns x days) multiplies the actual spend."""
+    """Draw every campaign's spend; ``boost`` (campaigns x days) multiplies the actual spend;
+    ``channel`` (an integer code per campaign) groups campaigns for ``cfg.flighting``."""
     rng = cfg.rng("spend")
     n, days = base.size, cfg.days
     t = np.arange(days)
@@ -72,6 +100,9 @@ def spend_paths(
     confound = np.maximum(0.1, 1.0 + 1.5 * cfg.confounding * season_index)[None, :]
     noise = rng.lognormal(0.0, 0.12, (n, days))
     path = base[:, None] * trend * weekly * budget * confound * noise * (live & ~paused)
+    if cfg.flighting:
+        code = np.zeros(n, dtype=int) if channel is None else np.asarray(channel, dtype=int)
+        path = path * channel_flights(cfg, int(code.max()) + 1)[code]
     counterfactual = np.round(path * 100.0) / 100.0
     spend = counterfactual if boost is None else np.round(path * boost * 100.0) / 100.0
     return SpendPaths(spend, counterfactual, launch, stop)

@@ -49,3 +49,38 @@ def to_weekly(market: Market, complete_weeks: bool = True) -> dict[str, pd.DataF
     if complete_weeks:
         out = {k: _complete(v, market) for k, v in out.items()}
     return out
+
+
+MMM_CONTROLS = ("price", "promotion", "competitor_spend", "macro_index")
+
+
+def mmm_weekly(market: Market) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
+    """One national row per complete week (Monday dates) for a marketing-mix model: ``date``,
+    ``revenue`` (summed over geos), one spend column per channel (``channel`` of the campaigns),
+    the controls (weekly means: price, promotion, competitor_spend, macro_index) and ``holiday``
+    (holiday days in the week); and the truth per channel over those weeks: ``spend``,
+    ``contribution`` and ``iroas`` (contribution / spend)."""
+    import numpy as np
+
+    days = market.dates
+    chan = market.catalog.table["channel"].to_numpy()
+    cols: dict[str, np.ndarray] = {"revenue": market.outcome.revenue.sum(axis=0)}
+    names = list(dict.fromkeys(chan))
+    for ch in names:
+        cols[ch] = market.spend[chan == ch].sum(axis=0)
+        cols[f"__contrib_{ch}"] = market.contributions[chan == ch].sum(axis=0)
+    for k in MMM_CONTROLS:
+        cols[k] = np.asarray(market.outcome.control_values[k]).mean(axis=0)
+    cols["holiday"] = np.asarray(market.shape.holiday_indicator, dtype=float)
+    daily = pd.DataFrame(cols)
+    daily["date"] = week_start(pd.Series(days)).to_numpy()
+    how = {k: ("mean" if k in MMM_CONTROLS else "sum") for k in cols}
+    weekly = daily.groupby("date").agg(how)
+    weekly["__n"] = daily.groupby("date").size()
+    weekly = weekly[weekly["__n"] == 7].reset_index()
+    truth = {}
+    for ch in names:
+        sp, co = float(weekly[ch].sum()), float(weekly[f"__contrib_{ch}"].sum())
+        truth[ch] = {"spend": sp, "contribution": co, "iroas": co / sp if sp > 0 else float("nan")}
+    keep = ["date", "revenue", *names, *MMM_CONTROLS, "holiday"]
+    return weekly[keep], truth

@@ -46,10 +46,12 @@ class MMM:
         prep = prepare(df, cfg)
         spec, arrays = spec_of(cfg, prep), model_arrays(cfg, prep)
         res = run_fast(spec, arrays, cfg) if cfg.fast else run_nuts(spec, arrays, cfg)
-        self._set(df, prep, res.samples, res.method, res.divergences, res.seconds)
+        self._set(df, prep, res.samples, res.method, res.divergences, res.seconds, res.info)
         return self
 
-    def _set(self, df, prep: Prepared, samples, method, divergences, seconds) -> None:
+    def _set(self, df, prep: Prepared, samples, method, divergences, seconds, info=None) -> None:
+        """Fitted state; ``info``: sampler details (NUTS: gradient evaluations, mean tree steps;
+        fast: the Pareto k of the Laplace draws), empty for runs loaded from disk."""
         self.data_ = df.reset_index(drop=True)
         self.prep_ = prep
         self.spec_ = spec_of(self.config, prep)
@@ -58,6 +60,7 @@ class MMM:
         self.method_ = method
         self.fit_seconds_ = float(seconds)
         self.diagnostics_ = convergence(samples, divergences, method)
+        self.inference_info_ = dict(info or {})
 
     def _check(self) -> None:
         if not hasattr(self, "samples_"):

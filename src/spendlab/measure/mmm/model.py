@@ -1,5 +1,5 @@
-"""The NumPyro model. All quantities are on the internal scale (target / its mean; spend / its
-mean over non-zero periods; controls standardised).
+"""The model as a hand-written log density. All quantities are on the internal scale (target /
+its mean; spend / its mean over non-zero periods; controls standardised).
 
     y_t = baseline_t + sum_k gamma_k z_kt + sum_c beta_c sat_c(adstock_c(x_c))_t + eps_t
 
@@ -9,6 +9,20 @@ mean over non-zero periods; controls standardised).
 Media effects are positive: each channel's ``beta_c`` is derived from its iROAS over the fitting
 period, which carries the prior (``iroas_c ~ LogNormal``), so the prior a marketer sets is the prior
 the model uses: ``beta_c = iroas_c * sum_t spend_ct / (y_scale * sum_t sat_ct)``.
+
+Priors (on the constrained parameters; the density is written on the unconstrained vector ``u``
+with the log-Jacobian of each transform added, which is what NUTS and the Laplace step need):
+
+    alpha_c ~ Beta(1.5, 3) [logit]        theta_c ~ Uniform(0, L/2) [scaled logit]
+    shape_c ~ LogNormal(log 1.5, 0.5)     scale_c ~ LogNormal(log L/4, 0.5)          [log]
+    half_c ~ LogNormal(0, 0.6)            slope_c ~ LogNormal(0.3, 0.4)   lam_c ~ LogNormal(0, 0.7)
+    iroas_c ~ LogNormal(mu_c, s_c)        intercept ~ LogNormal(log 0.6, 0.6) (or Normal(0.6, 0.5))
+    trend ~ N(0, 0.5)   fourier ~ N(0, 0.3)   events ~ N(0, 0.5)   gamma ~ N(0, 0.3)
+    sigma ~ HalfNormal(0.2) [log]
+    lift_i ~ N(sum over the window of channel c's media contribution, se_i)  (calibration)
+
+Writing the density by hand (instead of tracing a NumPyro model) keeps the compiled graph small:
+the data enter as arguments, so one compilation serves every data set of the same shape.
 """
 
 from __future__ import annotations
@@ -19,8 +33,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 
 from spendlab.measure.mmm import transforms as tf
 from spendlab.measure.mmm.config import MMMConfig
@@ -36,6 +48,10 @@ class Spec(NamedTuple):
     trend: bool
     nonneg_baseline: bool
     n_train: int
+    n_channels: int = 1
+    n_fourier: int = 0
+    n_events: int = 0
+    n_controls: int = 0
 
 
 def lognormal_from_moments(mean: float, sd: float) -> tuple[float, float]:
@@ -80,7 +96,8 @@ def model_arrays(cfg: MMMConfig, prep: Prepared) -> dict[str, jax.Array]:
 
 def spec_of(cfg: MMMConfig, prep: Prepared) -> Spec:
     return Spec(cfg.adstock, cfg.saturation, prep.max_lag, cfg.trend, cfg.nonneg_baseline,
-                prep.n_train)  # fmt: skip
+                prep.n_train, prep.x.shape[1], prep.fourier.shape[1], prep.events.shape[1],
+                prep.controls.shape[1])  # fmt: skip
 
 
 def media_params(p: dict[str, jax.Array]) -> tuple[dict, dict]:
@@ -96,9 +113,12 @@ def saturated(spec: Spec, p: dict[str, jax.Array], x: jax.Array) -> jax.Array:
     return tf.saturate(spec.saturation, tf.apply_adstock(x, w), sat)
 
 
-def components(spec: Spec, p: dict[str, jax.Array], a: dict[str, jax.Array]) -> dict:
-    """Baseline, controls and media contributions (internal scale) for one parameter draw."""
-    s = saturated(spec, p, a["x"])
+def components(
+    spec: Spec, p: dict[str, jax.Array], a: dict[str, jax.Array], s: jax.Array | None = None
+) -> dict:
+    """Baseline, controls and media contributions (internal scale) for one parameter draw
+    (``s``: the saturated media, when already computed)."""
+    s = saturated(spec, p, a["x"]) if s is None else s
     media = s * p["beta"]
     lin = jnp.zeros_like(a["t"])
     if spec.trend:
@@ -113,60 +133,161 @@ def components(spec: Spec, p: dict[str, jax.Array], a: dict[str, jax.Array]) -> 
             "mu": baseline + controls + media.sum(axis=1)}  # fmt: skip
 
 
-def _media_priors(spec: Spec, n_ch: int) -> dict[str, jax.Array]:
-    p = {}
-    with numpyro.plate("channel", n_ch):
-        if spec.adstock in ("geometric", "delayed"):
-            p["alpha"] = numpyro.sample("alpha", dist.Beta(1.5, 3.0))
-        if spec.adstock == "delayed":
-            p["theta"] = numpyro.sample("theta", dist.Uniform(0.0, spec.max_lag / 2))
-        if spec.adstock == "weibull":
-            p["shape"] = numpyro.sample("shape", dist.LogNormal(jnp.log(1.5), 0.5))
-            p["scale"] = numpyro.sample("scale", dist.LogNormal(jnp.log(spec.max_lag / 4), 0.5))
-        if spec.saturation in ("hill", "michaelis_menten"):
-            p["half"] = numpyro.sample("half", dist.LogNormal(0.0, 0.6))
-        if spec.saturation == "hill":
-            p["slope"] = numpyro.sample("slope", dist.LogNormal(0.3, 0.4))
-        if spec.saturation == "logistic":
-            p["lam"] = numpyro.sample("lam", dist.LogNormal(0.0, 0.7))
-    return p
+# ------------------------------------------------------------------------------ parameter vector
+_LOGNORMAL = {"shape": (float(np.log(1.5)), 0.5), "half": (0.0, 0.6), "slope": (0.3, 0.4),
+              "lam": (0.0, 0.7)}  # fmt: skip
+_NORMAL_SD = {"trend": 0.5, "fourier": 0.3, "events": 0.5, "gamma": 0.3}
 
 
-@partial(jax.jit, static_argnums=0)
-def forward(spec: Spec, p: dict, a: dict) -> tuple[jax.Array, dict]:
-    """``beta`` from the iROAS draw, then the components: one compiled call, so the model stays
-    cheap to trace eagerly (NumPyro's initialisation) as well as inside NUTS."""
-    p = dict(p)
-    p["beta"] = jnp.ones(a["x"].shape[1])
+def layout(spec: Spec) -> tuple[tuple[str, int, int], ...]:
+    """``(name, offset, size)`` of every parameter block in the unconstrained vector ``u``."""
+    c = spec.n_channels
+    names: list[tuple[str, int]] = []
+    if spec.adstock in ("geometric", "delayed"):
+        names.append(("alpha", c))
+    if spec.adstock == "delayed":
+        names.append(("theta", c))
+    if spec.adstock == "weibull":
+        names += [("shape", c), ("scale", c)]
+    if spec.saturation in ("hill", "michaelis_menten"):
+        names.append(("half", c))
+    if spec.saturation == "hill":
+        names.append(("slope", c))
+    if spec.saturation == "logistic":
+        names.append(("lam", c))
+    names += [("iroas", c), ("intercept", 1)]
+    if spec.trend:
+        names.append(("trend", 1))
+    names += [(k, n) for k, n in (("fourier", spec.n_fourier), ("events", spec.n_events),
+                                  ("gamma", spec.n_controls)) if n]  # fmt: skip
+    names.append(("sigma", 1))
+    out, off = [], 0
+    for name, size in names:
+        out.append((name, off, size))
+        off += size
+    return tuple(out)
+
+
+def n_unconstrained(spec: Spec) -> int:
+    name, off, size = layout(spec)[-1]
+    return off + size
+
+
+_SCALAR = ("intercept", "trend", "sigma")
+
+
+def constrain(spec: Spec, u: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
+    """Constrained parameters from ``u`` and the log-Jacobian of the transform."""
+    p, logjac = {}, jnp.zeros(())
+    for name, off, size in layout(spec):
+        v = u[off : off + size]
+        if name == "alpha" or name == "theta":
+            x = jax.nn.sigmoid(v)
+            logjac = logjac - jnp.sum(jax.nn.softplus(v) + jax.nn.softplus(-v))
+            if name == "theta":
+                x = x * (spec.max_lag / 2)
+                logjac = logjac + size * np.log(spec.max_lag / 2)
+        elif name in ("fourier", "events", "gamma", "trend") or (
+            name == "intercept" and not spec.nonneg_baseline
+        ):
+            x = v
+        else:  # log transform
+            x = jnp.exp(v)
+            logjac = logjac + jnp.sum(v)
+        p[name] = x[0] if name in _SCALAR else x
+    return p, logjac
+
+
+def _normal(x: jax.Array, m, s) -> jax.Array:
+    z = (x - m) / s
+    return jnp.sum(-0.5 * z * z - jnp.log(s))
+
+
+def log_prior(spec: Spec, p: dict[str, jax.Array], a: dict[str, jax.Array]) -> jax.Array:
+    """Log prior density of the constrained parameters (up to a constant)."""
+    lp = jnp.zeros(())
+    for name, x in p.items():
+        if name == "alpha":
+            lp = lp + jnp.sum(0.5 * jnp.log(x) + 2.0 * jnp.log1p(-x))
+        elif (
+            name in _LOGNORMAL
+            or name in ("scale", "iroas")
+            or (name == "intercept" and spec.nonneg_baseline)
+        ):
+            if name == "scale":
+                m, s = float(np.log(spec.max_lag / 4)), 0.5
+            elif name == "iroas":
+                m, s = a["iroas_mu"], a["iroas_sigma"]
+            elif name == "intercept":
+                m, s = float(np.log(0.6)), 0.6
+            else:
+                m, s = _LOGNORMAL[name]
+            lx = jnp.log(x)
+            lp = lp + _normal(lx, m, s) - jnp.sum(lx)
+        elif name == "intercept":
+            lp = lp + _normal(x, 0.6, 0.5)
+        elif name in _NORMAL_SD:
+            lp = lp + _normal(x, 0.0, _NORMAL_SD[name])
+        elif name == "sigma":
+            lp = lp - 0.5 * (x / 0.2) ** 2
+        # theta: uniform, constant density
+    return lp
+
+
+def with_beta(spec: Spec, p: dict, a: dict) -> tuple[dict, jax.Array]:
+    """Add ``beta`` (from the iROAS) to ``p``; also return the saturated media ``(T, C)``."""
     sat = saturated(spec, p, a["x"])
     n = spec.n_train
-    p["beta"] = p["iroas"] * a["spend_sum"] / jnp.maximum(sat[:n].sum(axis=0), 1e-9)
-    return p["beta"], components(spec, p, a)
+    beta = p["iroas"] * a["spend_sum"] / jnp.maximum(sat[:n].sum(axis=0), 1e-9)
+    return {**p, "beta": beta}, sat
 
 
-def mmm_model(spec: Spec, a: dict[str, jax.Array]) -> None:
-    n_ch = a["x"].shape[1]
+def log_density(spec: Spec, u: jax.Array, a: dict[str, jax.Array]) -> jax.Array:
+    """Log posterior density of the unconstrained vector ``u`` (up to a constant)."""
+    p, logjac = constrain(spec, u)
+    p, sat = with_beta(spec, p, a)
+    comp = components(spec, p, a, sat)
     n = spec.n_train
-    p = _media_priors(spec, n_ch)
-    with numpyro.plate("channel_iroas", n_ch):
-        p["iroas"] = numpyro.sample("iroas", dist.LogNormal(a["iroas_mu"], a["iroas_sigma"]))
-    if spec.nonneg_baseline:
-        p["intercept"] = numpyro.sample("intercept", dist.LogNormal(jnp.log(0.6), 0.6))
-    else:
-        p["intercept"] = numpyro.sample("intercept", dist.Normal(0.6, 0.5))
-    if spec.trend:
-        p["trend"] = numpyro.sample("trend", dist.Normal(0.0, 0.5))
-    for name, key, sd in (("fourier", "fourier", 0.3), ("events", "events", 0.5),
-                          ("gamma", "z", 0.3)):  # fmt: skip
-        if a[key].shape[1]:
-            p[name] = numpyro.sample(
-                name, dist.Normal(0.0, sd).expand([a[key].shape[1]]).to_event(1)
-            )
-    sigma = numpyro.sample("sigma", dist.HalfNormal(0.2))
-    beta, comp = forward(spec, p, a)
-    numpyro.deterministic("beta", beta)
-    numpyro.sample("y", dist.Normal(comp["mu"][:n], sigma), obs=a["y"][:n])
+    r = (a["y"][:n] - comp["mu"][:n]) / p["sigma"]
+    ll = -0.5 * jnp.sum(r * r) - n * jnp.log(p["sigma"])
     if a["lift_value"].shape[0]:
         media_c = comp["media"][:, a["lift_channel"]]  # (T, N)
         pred = jnp.sum(a["lift_idx"].T * media_c, axis=0)
-        numpyro.sample("lift", dist.Normal(pred, a["lift_se"]), obs=a["lift_value"])
+        ll = ll + _normal(a["lift_value"], pred, a["lift_se"])
+    lp = ll + log_prior(spec, p, a) + logjac
+    return jnp.where(jnp.isfinite(lp), lp, -jnp.inf)
+
+
+def initial_point(spec: Spec, a: dict[str, jax.Array]) -> jax.Array:
+    """The prior medians in the unconstrained space (a sensible start for MAP and NUTS)."""
+    u = np.zeros(n_unconstrained(spec), dtype=np.float32)
+    mu = np.asarray(a["iroas_mu"])
+    for name, off, size in layout(spec):
+        if name == "alpha":
+            v = np.log(0.3 / 0.7)
+        elif name == "scale":
+            v = np.log(spec.max_lag / 4)
+        elif name in _LOGNORMAL:
+            v = _LOGNORMAL[name][0]
+        elif name == "iroas":
+            v = mu
+        elif name == "intercept":
+            v = np.log(0.6) if spec.nonneg_baseline else 0.6
+        elif name == "sigma":
+            v = np.log(0.1)
+        else:
+            v = 0.0
+        u[off : off + size] = v
+    return jnp.asarray(u)
+
+
+@partial(jax.jit, static_argnums=0)
+def _params_of(spec: Spec, flat: jax.Array, a: dict) -> dict[str, jax.Array]:
+    return jax.vmap(lambda v: with_beta(spec, constrain(spec, v)[0], a)[0])(flat)
+
+
+def draws_from_unconstrained(spec: Spec, u: jax.Array, a: dict) -> dict[str, np.ndarray]:
+    """Constrained parameters (with ``beta``) for draws ``u`` shaped ``(..., D)``."""
+    u = jnp.asarray(u, dtype=jnp.float32)
+    out = _params_of(spec, u.reshape((-1, u.shape[-1])), a)
+    return {k: np.asarray(v).reshape(u.shape[:-1] + v.shape[1:]) for k, v in out.items()}
