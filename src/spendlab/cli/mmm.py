@@ -53,6 +53,22 @@ def _engine(url: str | None, ws: Path):
     return open_store(url or get_settings().workspace_store_url(ws)).engine
 
 
+def _publish_curves(store_url, workspace: Path, run_id: str, model, frequency, channel_by):
+    """The run's response curves become the workspace's active curve set (plan optimize /
+    scenarios / the Plan page use it)."""
+    from spendlab.data.warehouse import Warehouse
+    from spendlab.measure.mmm.workspace import channel_members
+    from spendlab.plan.curvesets import save_mmm_curves
+    from spendlab.plan.store import workspace_key
+
+    with Warehouse.open(workspace, read_only=True) as wh:
+        members = channel_members(wh, channel_by)
+    cs = save_mmm_curves(
+        _engine(store_url, workspace), workspace_key(workspace), run_id, model, frequency, members
+    )
+    return {"id": cs.id, "name": cs.name, "period": cs.period}
+
+
 @mmm_app.command("fit")
 def fit(
     data: Annotated[Path | None, typer.Argument(help="CSV with one row per period.")] = None,
@@ -115,6 +131,10 @@ def fit(
                                   run_dir=out_dir, summary=payload, source=source)  # fmt: skip
             payload["run_id"] = run["id"]
             payload["run"] = str(runs.run_path(run))
+            if inp is not None:  # canonical tables: publish the curves for planning
+                payload["curve_set"] = _publish_curves(
+                    store_url, workspace, run["id"], model, inp.frequency, channel_by
+                )
         elif out_dir is not None:
             payload["run"] = str(model.save(out_dir).resolve())
         return runs.jsonable(payload)

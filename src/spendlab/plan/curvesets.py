@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -345,3 +345,31 @@ def _fit_hill(g: Any, ref: float) -> tuple[float, float, float, float]:
     b, h, s = (float(v) for v in np.exp(fit.x))
     err = float(np.max(np.abs(model(fit.x) - ys)) / max(ys.max(), 1e-12))
     return b, h, s, err
+
+
+def save_mmm_curves(
+    engine: Engine,
+    workspace: str,
+    run_id: str,
+    model: Any,
+    frequency: str,
+    members: Mapping[str, Sequence[str]] | None = None,
+    max_draws: int = 200,
+) -> CurveSet:
+    """Publish a fitted MMM's response curves (``model.response_curve_params()``, thinned to at
+    most ``max_draws`` posterior draws so the optimizer stays fast) as the workspace's active
+    curve set "MMM run <id>": the one way planning consumes fitted curves. ``frequency`` is the
+    model's period (``daily`` / ``weekly``); ``members`` maps each channel to its campaign ids
+    (for the current spend read from the warehouse)."""
+    frame = model.response_curve_params()
+    draws = np.unique(frame["draw"].to_numpy()) if "draw" in frame.columns else np.array([])
+    if draws.size > max_draws:
+        keep = draws[np.linspace(0, draws.size - 1, max_draws).round().astype(int)]
+        frame = frame[frame["draw"].isin(keep)]
+        frame = frame.assign(draw=frame["draw"].map({d: i for i, d in enumerate(keep)}))
+    channels = set(frame["channel"].astype(str))
+    meta: dict[str, Any] = {"run_id": run_id, "draws": int(min(draws.size, max_draws))}
+    if members:
+        meta["members"] = {k: list(v) for k, v in members.items() if k in channels}
+    period = "week" if frequency.startswith("week") else "day"
+    return save_curve_set(engine, workspace, f"MMM run {run_id}", frame, period, "mmm", meta)

@@ -153,3 +153,32 @@ def test_run_index_lifecycle(shared, tmp_path):
             runs.register_run(eng, ws, tmp_path)
     finally:
         store.close()
+
+
+def test_a_workspace_fit_becomes_the_active_curve_set(shared):
+    """Planning consumes fitted curves through one interface: the CLI fit published its
+    response curves (posterior draws) as the workspace's active curve set, with each channel's
+    campaigns so current spend comes from the warehouse."""
+    from spendlab.data.warehouse import Warehouse
+    from spendlab.plan.curvesets import current_spend, load_curve_set
+    from spendlab.plan.store import workspace_key
+
+    ws, payload = shared
+    assert payload["curve_set"]["name"] == f"MMM run {payload['run_id']}"
+    store = open_store(f"sqlite:///{ws / 'app.db'}")
+    try:
+        cs = load_curve_set(store.engine, workspace_key(ws))
+        model = runs.load_model(runs.get_run(store.engine, payload["run_id"], ws))
+    finally:
+        store.close()
+    assert cs.source == "mmm" and cs.period == "day" and set(cs.ids) == set(payload["channels"])
+    params = model.response_curve_params()
+    crv = cs.curves()
+    got = crv.response(np.full(crv.n, 50.0))  # (draws, entities)
+    for j, ch in enumerate(crv.ids):
+        p = params[params["channel"] == ch].iloc[0]
+        want = p["beta"] * 50.0 ** p["s"] / (50.0 ** p["s"] + p["half"] ** p["s"])
+        assert got[0, j] == pytest.approx(want, rel=1e-9)
+    with Warehouse.open(ws, read_only=True) as wh:
+        cur = current_spend(wh, cs).set_index("id")
+    assert (cur["source"] == "warehouse").all() and (cur["current"] > 0).all()

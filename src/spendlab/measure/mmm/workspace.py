@@ -276,3 +276,21 @@ def _assemble(y, spend, ctrl, kpi, freq, weekly_outcomes, channels, controls, ch
             used.append(name)
     frame = frame[[DATE, kpi, *chans, *used]].reset_index(drop=True)
     return MMMInput(frame, kpi, tuple(chans), tuple(used), freq, tuple(notes))
+
+
+def channel_members(
+    wh: Any, channel_by: str = "platform", channel_map: dict[str, str] | None = None
+) -> dict[str, list[str]]:
+    """The campaign ids behind each channel of :func:`build_input` (same ``channel_by`` and
+    ``channel_map``), so planning can read a channel's current spend from the warehouse."""
+    if channel_by not in CHANNEL_COLUMNS:
+        raise ConfigError(f"channel_by {channel_by!r} is not one of {list(CHANNEL_COLUMNS)}")
+    ap = wh.table("ad_performance")
+    ap = ap.filter(ap.campaign_id != "")
+    chan = ibis.coalesce(ap[channel_by].nullif(""), ibis.literal("(none)"))
+    pairs = ap.select(channel=chan, campaign_id=ap.campaign_id).distinct().to_pandas()
+    if channel_map:
+        pairs["channel"] = pairs["channel"].map(lambda c: channel_map.get(c, c))
+    return {
+        str(ch): sorted(map(str, g["campaign_id"])) for ch, g in pairs.groupby("channel", sort=True)
+    }

@@ -20,7 +20,9 @@ from spendlab.app.api.paging import PageParams, page_params, paginate
 from spendlab.app.api.state import AppState
 from spendlab.errors import SpendLabError
 from spendlab.measure.mmm import store as runs
-from spendlab.measure.mmm.workspace import CHANNEL_COLUMNS, build_input
+from spendlab.measure.mmm.workspace import CHANNEL_COLUMNS, build_input, channel_members
+from spendlab.plan.curvesets import save_mmm_curves
+from spendlab.plan.store import workspace_key
 
 router = APIRouter(prefix="/workspaces/{workspace}/mmm", tags=["mmm"])
 
@@ -61,6 +63,7 @@ def start_fit(state: AppState, workspace: str, body: FitIn, user: str) -> dict[s
         inp = build_input(wh, kpi=body.kpi, frequency=body.frequency, channel_by=body.channel_by,
                           channel_map=body.channel_map or None, channels=body.channels,
                           controls=body.controls, start=body.start, end=body.end)  # fmt: skip
+        members = channel_members(wh, body.channel_by, body.channel_map or None)
     cfg = inp.config(progress_bar=False, **fit_options(body))
     engine = state.store.engine
     run_id = runs.start_run(engine, ws.path, cfg, source="workspace", user=user)
@@ -81,7 +84,15 @@ def start_fit(state: AppState, workspace: str, body: FitIn, user: str) -> dict[s
         except BaseException as e:
             runs.fail_run(engine, run_id, str(e))
             raise
-        return {"run_id": run_id, "fit_seconds": summary["fit_seconds"]}
+        # planning consumes fitted curves through curve sets: this run's become the active set
+        try:
+            cs = save_mmm_curves(
+                engine, workspace_key(ws.path), run_id, model, inp.frequency, members
+            )
+        except SpendLabError as e:  # the run stands; only its curves are not published
+            return {"run_id": run_id, "fit_seconds": summary["fit_seconds"],
+                    "curve_set": None, "curve_set_error": str(e)}  # fmt: skip
+        return {"run_id": run_id, "fit_seconds": summary["fit_seconds"], "curve_set": cs.id}
 
     params = {"run_id": run_id, **body.model_dump(mode="json")}
     job_id = state.jobs.submit("mmm_fit", work, workspace_id=ws.id, user=user, params=params)
