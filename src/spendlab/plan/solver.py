@@ -239,13 +239,13 @@ class WaterFill:
 
     def _convex_refine(self, sidx, best: Solution, best_obj: float, budget, equality):
         """At an optimum one S-curve may sit inside its convex part (below the inflection),
-        balanced by the others' concavity. For each S-curve that is on, scan its spend below the
-        inflection (the others re-solved exactly for the rest of the budget), then refine the best
-        point by golden-section search."""
+        balanced by the others' concavity. For each S-curve, scan its spend below the inflection
+        (the others in the best state so far, re-solved exactly for the rest of the budget), then
+        refine the best point by golden-section search."""
         if budget is None:
             return best, best_obj
-        on = [i for i in sidx if best.x[i] > self.b.lo[i] + 1e-12]
-        for i in on:
+        state = best.x > self.b.lo + 1e-12  # the best on/off state so far, kept for the others
+        for i in sidx:
             a, b = self.b.lo[i], min(self.infl[i], self.b.hi[i])
             if b <= a:
                 continue
@@ -254,7 +254,7 @@ class WaterFill:
             for j in sidx:  # the other S-curves keep the best state
                 if j == i:
                     continue
-                if best.x[j] > self.b.lo[j] + 1e-12:
+                if state[j]:
                     base_lo[j] = min(max(base_lo[j], self.infl[j]), base_hi[j], best.x[j])
                 else:
                     base_hi[j] = base_lo[j]
@@ -268,14 +268,14 @@ class WaterFill:
                     return -np.inf, None
                 return self.objective(cand.x), cand
 
-            grid = np.linspace(a, b, 9)
+            grid = np.linspace(a, b, 7)
             vals = [value(float(t))[0] for t in grid]
             m = int(np.argmax(vals))
             lo_t, hi_t = grid[max(m - 1, 0)], grid[min(m + 1, len(grid) - 1)]
             g = (np.sqrt(5) - 1) / 2
             t1, t2 = hi_t - g * (hi_t - lo_t), lo_t + g * (hi_t - lo_t)
             v1, v2 = value(t1)[0], value(t2)[0]
-            for _ in range(28):  # the bracket shrinks to 0.618^28 ~ 1e-6 of a grid step
+            for _ in range(16):  # bracket 0.618^16 ~ 5e-4 of a grid step: objective to ~1e-7
                 if v1 >= v2:
                     hi_t, t2, v2 = t2, t1, v1
                     t1 = hi_t - g * (hi_t - lo_t)

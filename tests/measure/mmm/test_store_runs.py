@@ -178,7 +178,7 @@ def test_a_workspace_fit_becomes_the_active_curve_set(shared):
     for j, ch in enumerate(crv.ids):
         p = params[params["channel"] == ch].iloc[0]
         want = p["beta"] * 50.0 ** p["s"] / (50.0 ** p["s"] + p["half"] ** p["s"])
-        assert got[0, j] == pytest.approx(want, rel=1e-9)
+        assert got[0, j] == pytest.approx(want, rel=1e-6)  # float32 posterior draws
     with Warehouse.open(ws, read_only=True) as wh:
         cur = current_spend(wh, cs).set_index("id")
     assert (cur["source"] == "warehouse").all() and (cur["current"] > 0).all()
