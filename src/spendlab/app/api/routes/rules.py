@@ -104,7 +104,7 @@ class UndoIn(BaseModel):
         return self
 
 
-def _store(state: AppState, workspace: str):
+def _store(state: AppState, workspace: str) -> store.RuleStore:
     return state.rules.store(state.workspaces.get(workspace))
 
 

@@ -22,6 +22,7 @@ from spendlab.app.web.pages.automate_form import (
 )
 from spendlab.app.web.session import current_user
 from spendlab.automate.rules.spec import Rule
+from spendlab.automate.store import RuleStore
 from spendlab.errors import SpendLabError
 
 FIELDS = {"type": "au-f", "name": ALL}
@@ -323,7 +324,7 @@ def denied(state: Any, role: Role) -> html.Div | None:
     return None
 
 
-def store_of(state: Any, ws_id: Any):
+def store_of(state: Any, ws_id: Any) -> RuleStore:
     return state.rules.store(state.workspaces.get(ws_id))
 
 
