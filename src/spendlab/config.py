@@ -16,6 +16,13 @@ from spendlab.errors import ConfigError
 WORKSPACE_FILE = "spendlab.toml"
 
 
+def workspace_key(path: str | Path) -> str:
+    """The key rows of a shared store carry for a workspace: its resolved folder path (planning,
+    MMM runs and the rules domain all use it; the CLI knows a path, the server stores the
+    resolved path of every registered workspace)."""
+    return str(Path(path).expanduser().resolve())
+
+
 class Settings(BaseSettings):
     """Process-wide settings, read from ``SPENDLAB_*`` environment variables."""
 

@@ -99,7 +99,7 @@ def test_recommendations_with_pending_actions(planned):
         kind=ActionKind.SET_BUDGET, old_value=None, new_value=None, reason="rule says so",
         as_of=dt.date(2024, 3, 1), status=ActionStatus.PROPOSED,
     )  # fmt: skip
-    rules_store.log_actions(state.store.engine, [act])
+    rules_store.log_actions(state.rules.store(state.workspaces.get("demo")), [act])
     r = c.get("/api/get_recommendations", params={"workspace": "demo"}, headers=login(c, "vic"))
     assert r.status_code == 200, r.text
     out = r.json()

@@ -148,7 +148,7 @@ def test_suggest_approve_reject_undo_with_stale_checks(app, c):
     (a, b, d, *_) = sorted(queue["items"], key=lambda x: x["action_id"])
     # an outside change to a's entity since the proposal: refused, named, not written
     with app.state.spendlab.workspaces.warehouse("demo") as wh:
-        act = pipeline.store.select_actions(app.state.spendlab.rules.engine(
+        act = pipeline.store.select_actions(app.state.spendlab.rules.store(
             app.state.spendlab.workspaces.get("demo")), ids=[a["action_id"]])[0][1]  # fmt: skip
         pipeline.write_entities(wh, [(act, Decimal("9.99"))], "test:outside")
     ids = [a["action_id"], b["action_id"]]

@@ -53,7 +53,7 @@ def test_the_job_lands_actions_once_in_the_rules_mode(app_factory):
     app = app_factory()
     state = app.state.spendlab
     ws = state.workspaces.get("demo")
-    engine = state.rules.engine(ws)
+    rs = state.rules.store(ws)
     spec = {
         "id": "weekly-raise",
         "scope": {"level": "keyword"},
@@ -61,24 +61,24 @@ def test_the_job_lands_actions_once_in_the_rules_mode(app_factory):
         "action": {"type": "bid", "mode": "percent", "value": 10, "max": 50},
         "schedule": {"every": "weekly", "days": [1], "timezone": "UTC"},
     }
-    svc.save(engine, svc.parse_spec(spec), author="ana")
+    svc.save(rs, svc.parse_spec(spec), author="ana")
     monday, tuesday = date(2024, 3, 11), date(2024, 3, 12)
     assert state.scheduler.run_due(ws.id, "weekly-raise", tuesday) is None  # not due
     first = state.scheduler.run_due(ws.id, "weekly-raise", monday)
     assert first["mode"] == "suggest" and first["actions"]
     again = state.scheduler.run_due(ws.id, "weekly-raise", monday)
     assert again["actions"] == [] and again["skipped_rules"] == ["weekly-raise"]
-    logged = store.select_actions(engine, rule_id="weekly-raise")
+    logged = store.select_actions(rs, rule_id="weekly-raise")
     assert len(logged) == len(first["actions"])
     assert {a.status for _, a, _ in logged} == {ActionStatus.PROPOSED}
     assert {r["approver"] for _, _, r in logged} == {None}  # nobody approved them yet
     # in auto mode (an admin's choice) the next due day executes
-    store.set_rule_settings(engine, "weekly-raise", mode="auto", by="ada")
+    store.set_rule_settings(rs, "weekly-raise", mode="auto", by="ada")
     nxt = state.scheduler.run_due(ws.id, "weekly-raise", date(2024, 3, 18))
     assert nxt["actions"] and {a["status"] for a in nxt["actions"]} == {"executed"}
     ids = [a["action_id"] for a in nxt["actions"]]
-    assert {r["approver"] for _, _, r in store.select_actions(engine, ids=ids)} == {"scheduler"}
-    svc.update(engine, "weekly-raise", author="ana", enabled=False)
+    assert {r["approver"] for _, _, r in store.select_actions(rs, ids=ids)} == {"scheduler"}
+    svc.update(rs, "weekly-raise", author="ana", enabled=False)
     assert state.scheduler.run_due(ws.id, "weekly-raise", date(2024, 3, 25)) is None
 
 

@@ -26,12 +26,13 @@ def test_before_after_and_charts(workspace, tmp_path):
     ingest_frames(workspace, {"ad_performance": ap, "entities": ents})
     engine = sa.create_engine(f"sqlite:///{tmp_path / 's.db'}")
     store.create_all(engine)
+    rs = store.RuleStore(engine, "ws")
     rules = parse_rules([{
         "id": "budget", "scope": {"level": "campaign"},
         "conditions": {"kpi": "spend", "window": {"days": 7}, "op": ">", "value": 50},
         "action": {"type": "budget", "value": 5}}])  # fmt: skip
-    res = run_rules(workspace, rules, AS_OF, mode="auto", engine=engine)
-    eff = action_effects(workspace, engine, horizon=5, kpi="spend")
+    res = run_rules(workspace, rules, AS_OF, mode="auto", rs=rs)
+    eff = action_effects(workspace, rs, horizon=5, kpi="spend")
     assert len(eff) == len([a for a in res.actions if a.status.value == "executed"]) > 0
     a = res.actions[0]
     d = workspace.table("ad_performance").to_pandas()

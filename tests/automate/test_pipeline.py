@@ -66,10 +66,10 @@ def ws(workspace):
 
 
 @pytest.fixture
-def engine(tmp_path):
+def rs(tmp_path):
     e = sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     store.create_all(e)
-    yield e
+    yield store.RuleStore(e, "ws")
     e.dispose()
 
 
@@ -85,7 +85,7 @@ def _state(ws):
     }
 
 
-def test_preview_writes_nothing_and_auto_then_undo_restores(ws, engine):
+def test_preview_writes_nothing_and_auto_then_undo_restores(ws, rs):
     rules = parse_rules(RULES)
     before = _state(ws)
     prev = run_rules(ws, rules, AS_OF, mode="preview")
@@ -101,7 +101,7 @@ def test_preview_writes_nothing_and_auto_then_undo_restores(ws, engine):
     live = [a for a in prev.actions if a.status is ActionStatus.PROPOSED and a.field]
     assert len({(a.entity.key(), a.field) for a in live}) == len(live)
 
-    res = run_rules(ws, rules, AS_OF, mode="auto", engine=engine)
+    res = run_rules(ws, rules, AS_OF, mode="auto", rs=rs)
     executed = [a for a in res.actions if a.status is ActionStatus.EXECUTED]
     assert executed
     after = _state(ws)
@@ -111,48 +111,48 @@ def test_preview_writes_nothing_and_auto_then_undo_restores(ws, engine):
         if a.field == "status":
             assert after[a.entity.key()][0] == "paused"
     # re-running the same date does nothing new
-    again = run_rules(ws, rules, AS_OF, mode="auto", engine=engine)
+    again = run_rules(ws, rules, AS_OF, mode="auto", rs=rs)
     assert again.actions == [] and set(again.skipped_rules) == {r.id for r in rules}
     assert _state(ws) == after
     # undo of one action, then of the whole run: exact old values back
     first = res.action_ids[[a.status for a in res.actions].index(ActionStatus.EXECUTED)]
-    assert undo(ws, engine, ids=[first]) == [first]
-    undo(ws, engine, run_id=res.run_id)
+    assert undo(ws, rs, ids=[first]) == [first]
+    undo(ws, rs, run_id=res.run_id)
     assert _state(ws) == before
 
 
-def test_suggest_then_approve_and_reject(ws, engine):
+def test_suggest_then_approve_and_reject(ws, rs):
     rules = parse_rules(RULES)
-    res = run_rules(ws, rules, AS_OF, mode="suggest", engine=engine, approver="ana")
+    res = run_rules(ws, rules, AS_OF, mode="suggest", rs=rs, approver="ana")
     ids = [i for i, a in zip(res.action_ids, res.actions, strict=True)
            if a.status is ActionStatus.PROPOSED]  # fmt: skip
     assert ids
     before = _state(ws)
-    done = approve(ws, engine, ids[:3], approver="ana")
-    reject(engine, ids[3:5], approver="ana")
-    rows = {i: (a, r) for i, a, r in store.select_actions(engine, ids=ids[:5])}
+    done = approve(ws, rs, ids[:3], approver="ana")
+    reject(rs, ids[3:5], approver="ana")
+    rows = {i: (a, r) for i, a, r in store.select_actions(rs, ids=ids[:5])}
     assert all(rows[i][0].status is ActionStatus.EXECUTED and rows[i][1]["approver"] == "ana"
                for i in done)  # fmt: skip
     assert all(rows[i][0].status is ActionStatus.REJECTED for i in ids[3:5])
     assert _state(ws) != before
-    undo(ws, engine, rule_id=rows[done[0]][0].rule_id)
-    undo(ws, engine, ids=done)
+    undo(ws, rs, rule_id=rows[done[0]][0].rule_id)
+    undo(ws, rs, ids=done)
     assert _state(ws) == before
 
 
-def test_pause_until_is_released(ws, engine):
+def test_pause_until_is_released(ws, rs):
     rules = parse_rules([RULES[2]])
-    res = run_rules(ws, rules, AS_OF, mode="auto", engine=engine)
+    res = run_rules(ws, rules, AS_OF, mode="auto", rs=rs)
     paused = [a for a in res.actions if a.status is ActionStatus.EXECUTED]
     assert paused and all(a.until is not None for a in paused)
-    later = run_rules(ws, [], paused[0].until, mode="auto", engine=engine)
+    later = run_rules(ws, [], paused[0].until, mode="auto", rs=rs)
     enabled = [a for a in later.actions if a.kind.value == "enable"]
     assert len(enabled) == len(paused)
     st = _state(ws)
     assert all(st[a.entity.key()][0] == "enabled" for a in enabled)
 
 
-def test_kill_switch_and_caps(ws, engine):
+def test_kill_switch_and_caps(ws, rs):
     rules = parse_rules(RULES)
     res = run_rules(ws, rules, AS_OF, guardrails=Guardrails(kill_switch=True))
     assert res.actions and all(a.status is ActionStatus.BLOCKED for a in res.actions)

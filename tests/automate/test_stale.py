@@ -33,10 +33,10 @@ def ws(workspace):
 
 
 @pytest.fixture
-def engine(tmp_path):
+def rs(tmp_path):
     e = sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     store.create_all(e)
-    yield e
+    yield store.RuleStore(e, "ws")
     e.dispose()
 
 
@@ -59,71 +59,69 @@ def _bid(ws, a) -> Decimal | None:
     return None if row[0]["bid"] is None else Decimal(str(row[0]["bid"]))
 
 
-def _suggest(ws, engine, day):
-    res = run_rules(ws, parse_rules([RAISE]), day, mode="suggest", engine=engine)
+def _suggest(ws, rs, day):
+    res = run_rules(ws, parse_rules([RAISE]), day, mode="suggest", rs=rs)
     pairs = [(i, a) for i, a in zip(res.action_ids, res.actions, strict=True)
              if a.status is ActionStatus.PROPOSED]  # fmt: skip
     assert pairs
     return pairs
 
 
-def _status(engine, i) -> ActionStatus:
-    ((_, a, _),) = store.select_actions(engine, ids=[i])
+def _status(rs, i) -> ActionStatus:
+    ((_, a, _),) = store.select_actions(rs, ids=[i])
     return a.status
 
 
-def test_approve_refuses_a_changed_entity_unless_forced(ws, engine):
-    (i, a), (j, b) = _suggest(ws, engine, AS_OF)[:2]
+def test_approve_refuses_a_changed_entity_unless_forced(ws, rs):
+    (i, a), (j, b) = _suggest(ws, rs, AS_OF)[:2]
     write_entities(ws, [(a, Decimal("9.99"))], "test:outside-change")
-    done = approve(ws, engine, [i, j], approver="ana")
+    done = approve(ws, rs, [i, j], approver="ana")
     assert list(done) == [j]
     assert [r.id for r in done.refused] == [i]
     msg = done.refused[0].message
     assert f"action {i}" in msg and "is now 9.99" in msg and f"not {a.old_value}" in msg
     assert "force" in msg
-    assert _bid(ws, a) == Decimal("9.99") and _status(engine, i) is ActionStatus.PROPOSED
+    assert _bid(ws, a) == Decimal("9.99") and _status(rs, i) is ActionStatus.PROPOSED
     assert _bid(ws, b) == b.new_value
-    forced = approve(ws, engine, [i], approver="ana", force=True)
+    forced = approve(ws, rs, [i], approver="ana", force=True)
     assert list(forced) == [i] and not forced.refused
-    assert _bid(ws, a) == a.new_value and _status(engine, i) is ActionStatus.EXECUTED
+    assert _bid(ws, a) == a.new_value and _status(rs, i) is ActionStatus.EXECUTED
 
 
-def test_two_proposals_from_one_old_value_execute_once(ws, engine):
-    first = dict((a.entity.key(), (i, a)) for i, a in _suggest(ws, engine, AS_OF))
-    second = dict(
-        (a.entity.key(), (i, a)) for i, a in _suggest(ws, engine, AS_OF + timedelta(days=1))
-    )
+def test_two_proposals_from_one_old_value_execute_once(ws, rs):
+    first = dict((a.entity.key(), (i, a)) for i, a in _suggest(ws, rs, AS_OF))
+    second = dict((a.entity.key(), (i, a)) for i, a in _suggest(ws, rs, AS_OF + timedelta(days=1)))
     key = next(k for k in first if k in second and first[k][1].old_value == second[k][1].old_value)
     (i, a), (j, _) = first[key], second[key]
-    done = approve(ws, engine, [i, j])
+    done = approve(ws, rs, [i, j])
     assert list(done) == [i] and [r.id for r in done.refused] == [j]
     assert _bid(ws, a) == a.new_value
 
 
-def test_undo_refuses_when_the_value_changed_since(ws, engine):
-    (i, a), *_ = _suggest(ws, engine, AS_OF)
-    approve(ws, engine, [i])
+def test_undo_refuses_when_the_value_changed_since(ws, rs):
+    (i, a), *_ = _suggest(ws, rs, AS_OF)
+    approve(ws, rs, [i])
     write_entities(ws, [(a, Decimal("7.77"))], "test:outside-change")
-    out = undo(ws, engine, ids=[i])
+    out = undo(ws, rs, ids=[i])
     assert list(out) == [] and out.refused[0].id == i
     msg = out.refused[0].message
     assert "is now 7.77" in msg and f"not {a.new_value}" in msg and "outside SpendLab" in msg
-    assert _bid(ws, a) == Decimal("7.77") and _status(engine, i) is ActionStatus.EXECUTED
-    forced = undo(ws, engine, ids=[i], force=True)
+    assert _bid(ws, a) == Decimal("7.77") and _status(rs, i) is ActionStatus.EXECUTED
+    forced = undo(ws, rs, ids=[i], force=True)
     assert list(forced) == [i] and _bid(ws, a) == a.old_value
 
 
-def test_undo_of_an_older_action_names_the_newer_one(ws, engine):
-    first = {a.entity.key(): (i, a) for i, a in _suggest(ws, engine, AS_OF)}
-    approve(ws, engine, [i for i, _ in first.values()])
-    second = {a.entity.key(): (i, a) for i, a in _suggest(ws, engine, AS_OF + timedelta(days=1))}
+def test_undo_of_an_older_action_names_the_newer_one(ws, rs):
+    first = {a.entity.key(): (i, a) for i, a in _suggest(ws, rs, AS_OF)}
+    approve(ws, rs, [i for i, _ in first.values()])
+    second = {a.entity.key(): (i, a) for i, a in _suggest(ws, rs, AS_OF + timedelta(days=1))}
     key = next(k for k in second if k in first)
     (i1, a1), (i2, a2) = first[key], second[key]
     assert a2.old_value == a1.new_value
-    assert list(approve(ws, engine, [i2])) == [i2]
-    out = undo(ws, engine, ids=[i1])
+    assert list(approve(ws, rs, [i2])) == [i2]
+    out = undo(ws, rs, ids=[i1])
     assert list(out) == [] and f"by action {i2}" in out.refused[0].message
     # undoing the whole rule unwinds both, newest first, to the first old value
-    both = undo(ws, engine, rule_id="raise")
+    both = undo(ws, rs, rule_id="raise")
     assert {i1, i2} <= set(both) and not both.refused
     assert _bid(ws, a1) == a1.old_value

@@ -27,7 +27,7 @@ def _bid(site, action_id: int) -> Decimal:
     """The entity's bid, read from the server's DuckDB warehouse."""
     state = site["app"].state.spendlab
     ws = state.workspaces.get("e2e")
-    ((_, a, _),) = svc.store.select_actions(state.rules.engine(ws), ids=[action_id])
+    ((_, a, _),) = svc.store.select_actions(state.rules.store(ws), ids=[action_id])
     e = a.entity
     with state.workspaces.warehouse("e2e") as wh:
         t = wh.table("entities")

@@ -184,8 +184,9 @@ def test_actions_round_trip_and_are_logged() -> None:
     assert len(acts) == len(changed)
     engine = sa.create_engine("sqlite://")
     store.create_all(engine)
-    ids = store.log_actions(engine, acts)
-    back = [b for _, b, _ in store.select_actions(engine, ids=ids)]
+    rs = store.RuleStore(engine, "ws")
+    ids = store.log_actions(rs, acts)
+    back = [b for _, b, _ in store.select_actions(rs, ids=ids)]
     assert back == acts
 
 

@@ -6,7 +6,8 @@ calls :mod:`spendlab.automate`; nothing here decides what a rule does.
 Rule versions, runs and the action log of a workspace live in the store
 ``Settings.workspace_store_url(workspace)`` (the workspace's ``app.db`` unless
 ``SPENDLAB_STORE_URL`` is set), the same one ``spendlab rules ...`` uses, so the CLI and the
-server see one log.
+server see one log. Every operation takes the workspace's :class:`RuleStore` (its rows only), so
+workspaces sharing one store never see each other's rules, queue or log.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pydantic
-import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import Engine
 
@@ -31,6 +31,7 @@ import spendlab.automate
 from spendlab.app.store import Store, Workspace, open_store
 from spendlab.automate import monitor, pipeline, store
 from spendlab.automate.rules.spec import Rule
+from spendlab.automate.store import RuleStore
 from spendlab.config import Settings
 from spendlab.core.actions import Action, ActionStatus
 from spendlab.data.warehouse import Warehouse
@@ -61,6 +62,10 @@ class RuleStores:
             if st is None:
                 st = self._open[url] = open_store(url)
             return st.engine
+
+    def store(self, ws: Workspace) -> RuleStore:
+        """The workspace's rules store: its rows of the (possibly shared) store."""
+        return RuleStore.of(self.engine(ws), ws.path)
 
     def close(self) -> None:
         with self._lock:
@@ -249,21 +254,21 @@ def summary(rule: Rule, settings: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def list_rules(engine: Engine) -> list[dict[str, Any]]:
+def list_rules(rs: RuleStore) -> list[dict[str, Any]]:
     """The latest version of every saved (not deleted) rule, with its run mode."""
-    settings = store.rule_settings_of(engine)
-    return [summary(r, settings.get(r.id)) for r in store.active_rules(engine)]
+    settings = store.rule_settings_of(rs)
+    return [summary(r, settings.get(r.id)) for r in store.active_rules(rs)]
 
 
-def get_rule(engine: Engine, rule_id: str) -> Rule:
-    for r in store.active_rules(engine):
+def get_rule(rs: RuleStore, rule_id: str) -> Rule:
+    for r in store.active_rules(rs):
         if r.id == rule_id:
             return r
     raise NotFoundError(f"no rule {rule_id!r} in this workspace; list them with GET .../rules")
 
 
-def versions(engine: Engine, rule_id: str) -> list[dict[str, Any]]:
-    rows = store.rule_versions_of(engine, rule_id)
+def versions(rs: RuleStore, rule_id: str) -> list[dict[str, Any]]:
+    rows = store.rule_versions_of(rs, rule_id)
     if not rows:
         raise NotFoundError(f"no rule {rule_id!r} in this workspace; list them with GET .../rules")
     return [
@@ -283,19 +288,19 @@ RESERVED_IDS = frozenset({"templates", "validate", "preview", "run", "backtest",
                           "activity"})  # fmt: skip
 
 
-def save(engine: Engine, rule: Rule, *, author: str, mode: str | None = None) -> dict[str, Any]:
+def save(rs: RuleStore, rule: Rule, *, author: str, mode: str | None = None) -> dict[str, Any]:
     """Store a rule (a changed spec becomes its next version), undelete it, set its mode."""
     if rule.id in RESERVED_IDS:
         raise ConfigError(
             f"rule id {rule.id!r} is a name the API uses (.../rules/{rule.id}); pick another id"
         )
-    stored = store.save_rule(engine, rule, author=author)
-    store.set_rule_settings(engine, rule.id, by=author, mode=mode, deleted=False)
-    return summary(stored, store.rule_settings_of(engine).get(rule.id))
+    stored = store.save_rule(rs, rule, author=author)
+    store.set_rule_settings(rs, rule.id, by=author, mode=mode, deleted=False)
+    return summary(stored, store.rule_settings_of(rs).get(rule.id))
 
 
 def update(
-    engine: Engine,
+    rs: RuleStore,
     rule_id: str,
     *,
     author: str,
@@ -303,22 +308,22 @@ def update(
     mode: str | None = None,
 ) -> dict[str, Any]:
     """Enable or disable a rule (a new version) and/or change its run mode."""
-    rule = get_rule(engine, rule_id)
+    rule = get_rule(rs, rule_id)
     if enabled is not None and enabled != rule.enabled:
-        rule = store.save_rule(engine, rule.model_copy(update={"enabled": enabled}), author)
+        rule = store.save_rule(rs, rule.model_copy(update={"enabled": enabled}), author)
     if mode is not None:
-        store.set_rule_settings(engine, rule_id, by=author, mode=mode)
-    return summary(rule, store.rule_settings_of(engine).get(rule_id))
+        store.set_rule_settings(rs, rule_id, by=author, mode=mode)
+    return summary(rule, store.rule_settings_of(rs).get(rule_id))
 
 
-def delete(engine: Engine, rule_id: str, *, by: str) -> None:
+def delete(rs: RuleStore, rule_id: str, *, by: str) -> None:
     """Soft delete: the rule stops running; its versions and actions stay in the log."""
-    get_rule(engine, rule_id)
-    store.set_rule_settings(engine, rule_id, by=by, deleted=True)
+    get_rule(rs, rule_id)
+    store.set_rule_settings(rs, rule_id, by=by, deleted=True)
 
 
-def pick_rules(engine: Engine, rule_ids: list[str] | None) -> list[Rule]:
-    rules = store.active_rules(engine)
+def pick_rules(rs: RuleStore, rule_ids: list[str] | None) -> list[Rule]:
+    rules = store.active_rules(rs)
     if not rule_ids:
         return rules
     by_id = {r.id: r for r in rules}
@@ -378,7 +383,7 @@ def preview(
 
 def run(
     wh: Warehouse,
-    engine: Engine,
+    rs: RuleStore,
     rules: list[Rule],
     as_of: date,
     *,
@@ -388,7 +393,7 @@ def run(
 ) -> dict[str, Any]:
     # the log's approver is who approved: the caller for auto runs, nobody yet for suggestions
     res = pipeline.run_rules(
-        wh, rules, as_of, mode=mode, engine=engine,  # type: ignore[arg-type]
+        wh, rules, as_of, mode=mode, rs=rs,  # type: ignore[arg-type]
         approver=approver if mode == "auto" else None,
         respect_schedule=respect_schedule,
     )  # fmt: skip
@@ -401,18 +406,17 @@ def run(
     }
 
 
-def runs(engine: Engine) -> list[dict[str, Any]]:
+def runs(rs: RuleStore) -> list[dict[str, Any]]:
     """Rule runs, newest first: run id, date, mode, rule ids, start time, number of actions."""
-    with engine.connect() as c:
-        rows = c.execute(sa.select(store.runs).order_by(store.runs.c.started_at.desc())).all()
+    rows = store.list_runs(rs)
     return [
         {
-            "run_id": r.run_id,
-            "as_of": r.as_of.isoformat(),
-            "mode": r.mode,
-            "rules": [x[0] for x in json.loads(r.rules)],
-            "started_at": r.started_at.isoformat(),
-            "n_actions": r.n_actions,
+            "run_id": r["run_id"],
+            "as_of": r["as_of"].isoformat(),
+            "mode": r["mode"],
+            "rules": [x[0] for x in json.loads(r["rules"])],
+            "started_at": r["started_at"].isoformat(),
+            "n_actions": r["n_actions"],
         }
         for r in rows
     ]
@@ -422,14 +426,14 @@ def outcome(key: str, applied: pipeline.Applied) -> dict[str, Any]:
     return {key: list(applied), "refused": [r.to_dict() for r in applied.refused]}
 
 
-def log(engine: Engine, *, offset: int, limit: int, **filters: Any) -> tuple[list[dict], int]:
-    rows, total = store.query_actions(engine, offset=offset, limit=limit, **filters)
+def log(rs: RuleStore, *, offset: int, limit: int, **filters: Any) -> tuple[list[dict], int]:
+    rows, total = store.query_actions(rs, offset=offset, limit=limit, **filters)
     return [action_dict(i, a, r) for i, a, r in rows], total
 
 
 def export_zip(
     wh: Warehouse,
-    engine: Engine,
+    rs: RuleStore,
     fmt: str,
     *,
     status: list[str],
@@ -442,7 +446,7 @@ def export_zip(
     from spendlab.automate.connectors.bulk import get_format
 
     get_format(fmt)
-    rows = store.select_actions(engine, ids=ids, run_id=run_id, rule_id=rule_id, status=status)
+    rows = store.select_actions(rs, ids=ids, run_id=run_id, rule_id=rule_id, status=status)
     acts = [a for _, a, _ in rows]
     directory = directory_from_entities(wh.table("entities").to_pyarrow().to_pylist())
     with tempfile.TemporaryDirectory(prefix="spendlab-export-") as tmp:
@@ -454,9 +458,9 @@ def export_zip(
     return buf.getvalue(), sum(r.status is ResultStatus.EXPORTED for r in result.results)
 
 
-def effectiveness(wh: Warehouse, engine: Engine, *, kpi: str, horizon: int) -> dict[str, Any]:
+def effectiveness(wh: Warehouse, rs: RuleStore, *, kpi: str, horizon: int) -> dict[str, Any]:
     """KPI before and after each executed action, and per rule (JOT's effectiveness)."""
-    effects = monitor.action_effects(wh, engine, horizon=horizon, kpi=kpi)
+    effects = monitor.action_effects(wh, rs, horizon=horizon, kpi=kpi)
     per_rule = monitor.rule_effectiveness(effects)
     eff = effects.assign(as_of=effects["as_of"].astype(str))
     return {
@@ -467,14 +471,14 @@ def effectiveness(wh: Warehouse, engine: Engine, *, kpi: str, horizon: int) -> d
     }
 
 
-def executed_actions(engine: Engine) -> list[Action]:
+def executed_actions(rs: RuleStore) -> list[Action]:
     done = [ActionStatus.EXECUTED.value, ActionStatus.UNDONE.value]
-    return [a for _, a, _ in store.select_actions(engine, status=done)]
+    return [a for _, a, _ in store.select_actions(rs, status=done)]
 
 
-def activity(engine: Engine) -> dict[str, Any]:
+def activity(rs: RuleStore) -> dict[str, Any]:
     """Executed actions per day and per weekday (0 = Monday), by action kind."""
-    acts = executed_actions(engine)
+    acts = executed_actions(rs)
     day = monitor.actions_per_day(acts)
     wd = monitor.actions_per_weekday(acts)
     day = day.assign(day=day["day"].astype(str))

@@ -102,9 +102,9 @@ class RuleScheduler:
         out = {}
         for ws in self.state.workspaces.list():
             try:
-                engine = self.state.rules.engine(ws)
-                modes = store.rule_settings_of(engine)
-                rules = store.active_rules(engine)
+                rs = self.state.rules.store(ws)
+                modes = store.rule_settings_of(rs)
+                rules = store.active_rules(rs)
             except SpendLabError as e:
                 log.warning("workspace %s: rules store unavailable: %s", ws.name, e)
                 continue
@@ -169,8 +169,8 @@ class RuleScheduler:
     def fire(self, workspace_id: int, rule_id: str) -> dict[str, Any] | None:
         """The job: run the rule for today's date in its time zone."""
         try:
-            engine = self.state.rules.engine(self.state.workspaces.get(workspace_id))
-            rule = svc.get_rule(engine, rule_id)
+            rs = self.state.rules.store(self.state.workspaces.get(workspace_id))
+            rule = svc.get_rule(rs, rule_id)
             day = datetime.now(ZoneInfo(rule.schedule.timezone)).date()
             return self.run_due(workspace_id, rule_id, day)
         except SpendLabError as e:
@@ -182,13 +182,13 @@ class RuleScheduler:
         """Run one saved rule for ``day`` in its mode if it is enabled and due that day.
         Idempotent: a second call for the same rule version and day adds nothing."""
         ws = self.state.workspaces.get(workspace_id)
-        engine = self.state.rules.engine(ws)
-        rule = svc.get_rule(engine, rule_id)
+        rs = self.state.rules.store(ws)
+        rule = svc.get_rule(rs, rule_id)
         if not rule.enabled or not rule.schedule.is_due(day):
             return None
-        mode = (store.rule_settings_of(engine).get(rule_id) or {}).get("mode") or "suggest"
+        mode = (store.rule_settings_of(rs).get(rule_id) or {}).get("mode") or "suggest"
         with self.state.workspaces.warehouse(ws.id) as wh:
-            result = svc.run(wh, engine, [rule], day, mode=mode, approver="scheduler")
+            result = svc.run(wh, rs, [rule], day, mode=mode, approver="scheduler")
         log.info("scheduled run of %s on %s (%s): %d actions", rule_id, day, mode,
                  len(result["actions"]))  # fmt: skip
         return result

@@ -7,10 +7,10 @@ from datetime import date
 
 import ibis
 import pandas as pd
-from sqlalchemy.engine import Engine
 
 from spendlab.automate import store
 from spendlab.automate.rules.features import LEVEL_KEYS, level_filter
+from spendlab.automate.store import RuleStore
 from spendlab.core.actions import Action, ActionStatus, EntityRef
 from spendlab.core.hierarchy import Level
 from spendlab.data.warehouse import Warehouse
@@ -64,13 +64,11 @@ def kpi_windows(
 
 
 def action_effects(
-    wh: Warehouse, engine: Engine, *, horizon: int = 7, kpi: str = "roas"
+    wh: Warehouse, rs: RuleStore, *, horizon: int = 7, kpi: str = "roas"
 ) -> pd.DataFrame:
-    """One row per executed (or undone) action: id, rule_id, as_of, action, kpi_before,
-    kpi_after, change (after - before)."""
-    rows = store.select_actions(
-        engine, status=[ActionStatus.EXECUTED.value, ActionStatus.UNDONE.value]
-    )
+    """One row per executed (or undone) action of the workspace's log ``rs``: id, rule_id,
+    as_of, action, kpi_before, kpi_after, change (after - before)."""
+    rows = store.select_actions(rs, status=[ActionStatus.EXECUTED.value, ActionStatus.UNDONE.value])
     if not rows:
         return pd.DataFrame(
             columns=["id", "rule_id", "as_of", "action", "kpi_before", "kpi_after", "change"]

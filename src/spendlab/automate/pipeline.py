@@ -5,6 +5,9 @@ Execution writes absolute new values to the workspace's ``entities`` table in on
 transaction (Ibis upsert, never SQL strings); the connectors push the same actions to the ad
 platforms. Undo writes the logged old values back (newest first, so undoing a run or a rule
 restores the exact values from before it).
+
+The log is a :class:`~spendlab.automate.store.RuleStore`: one workspace's rows of the store, so
+approving, undoing, re-run checks and guardrail history never see another workspace's actions.
 """
 
 from __future__ import annotations
@@ -20,14 +23,13 @@ from typing import Literal
 
 import ibis
 import pandas as pd
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from spendlab.automate import store
 from spendlab.automate.conflicts import Policy, resolve
 from spendlab.automate.guardrails import Executed, Guardrails, History, apply_guardrails
 from spendlab.automate.rules.evaluate import evaluate
 from spendlab.automate.rules.spec import Rule
+from spendlab.automate.store import RuleStore
 from spendlab.core.actions import Action, ActionKind, ActionStatus
 from spendlab.data.schema import table_spec
 from spendlab.data.warehouse import Warehouse
@@ -59,8 +61,8 @@ def _run_id(as_of: date, mode: str) -> str:
     return f"{as_of:%Y%m%d}-{mode}-{uuid.uuid4().hex[:8]}"
 
 
-def history(engine: Engine) -> History:
-    rows = store.select_actions(engine, status=[ActionStatus.EXECUTED.value])
+def history(rs: RuleStore) -> History:
+    rows = store.select_actions(rs, status=[ActionStatus.EXECUTED.value])
     return History([Executed(a.entity.key(), a.rule_id, a.as_of) for _, a, _ in rows])
 
 
@@ -70,79 +72,54 @@ def run_rules(
     as_of: date,
     *,
     mode: Mode = "preview",
-    engine: Engine | None = None,
+    rs: RuleStore | None = None,
     guardrails: Guardrails | None = None,
     policy: Policy = "conservative",
     approver: str | None = None,
     respect_schedule: bool = True,
 ) -> RunResult:
     """Evaluate the rules due on ``as_of``, resolve conflicts, apply guardrails, and (by mode)
-    return them (preview), log them as proposed (suggest) or log and execute them (auto).
-    Re-running a rule version for a date it already ran on (suggest/auto) does nothing new."""
+    return them (preview), log them as proposed (suggest) or log and execute them (auto) in the
+    workspace's log ``rs``. Re-running a rule version for a date it already ran on in this
+    workspace (suggest/auto) does nothing new."""
     if mode not in ("preview", "suggest", "auto"):
         raise ConfigError(f"mode {mode!r} is not preview, suggest or auto")
-    if mode != "preview" and engine is None:
-        raise ConfigError(f"mode {mode!r} needs the store (engine) for the action log")
+    if mode != "preview" and rs is None:
+        raise ConfigError(f"mode {mode!r} needs the workspace's rule store for the action log")
     g = guardrails or Guardrails()
     res = RunResult(_run_id(as_of, mode), as_of, mode)
     due = [r for r in rules if r.enabled and (not respect_schedule or r.schedule.is_due(as_of))]
-    if engine is not None and mode != "preview":
-        done = _already_ran(engine, due, as_of)
+    if rs is not None and mode != "preview":
+        done = store.ran_on(rs, as_of)
         res.skipped_rules = sorted(r.id for r in due if (r.id, r.version) in done)
         due = [r for r in due if (r.id, r.version) not in done]
     ev = evaluate(
         wh.con, wh.table("ad_performance"), wh.table("entities"), due, as_of, run_id=res.run_id
     )
     acts = ev.actions
-    if engine is not None and mode != "preview":  # a preview must not mark releases done
-        acts = acts + _releases(engine, as_of, res.run_id)
+    if rs is not None and mode != "preview":  # a preview must not mark releases done
+        acts = acts + _releases(rs, as_of, res.run_id)
     acts = resolve(acts, policy=policy)
-    hist = history(engine) if engine is not None else History()
+    hist = history(rs) if rs is not None else History()
     acts = apply_guardrails(acts, g, as_of=as_of, history=hist, rules={r.id: r for r in due})
     res.actions = sorted(acts, key=lambda a: (a.status.value, a.rule_id or "", a.entity.key()))
-    if mode == "preview" or engine is None:
+    if mode == "preview" or rs is None:
         return res
-    res.action_ids = store.log_actions(engine, res.actions, approver=approver)
-    with engine.begin() as c:
-        c.execute(
-            store.runs.insert().values(
-                run_id=res.run_id,
-                as_of=as_of,
-                mode=mode,
-                rules=json.dumps([[r.id, r.version] for r in due]),
-                started_at=store.now(),
-                n_actions=len(res.actions),
-            )
-        )
-        for r in due:
-            c.execute(
-                store.rule_dates.insert().values(
-                    rule_id=r.id, version=r.version, as_of=as_of, run_id=res.run_id
-                )
-            )
+    res.action_ids = store.log_actions(rs, res.actions, approver=approver)
+    store.record_run(rs, res.run_id, as_of, mode, due, len(res.actions))
     if mode == "auto":
         todo = [i for i, a in zip(res.action_ids, res.actions, strict=True)
                 if a.status is ActionStatus.PROPOSED]  # fmt: skip
-        approve(wh, engine, todo, approver=approver or "auto")
-        status = {i: a for i, a, _ in store.select_actions(engine, ids=res.action_ids)}
+        approve(wh, rs, todo, approver=approver or "auto")
+        status = {i: a for i, a, _ in store.select_actions(rs, ids=res.action_ids)}
         res.actions = [status[i] for i in res.action_ids]
     return res
 
 
-def _already_ran(engine: Engine, rules: list[Rule], as_of: date) -> set[tuple[str, int]]:
-    with engine.connect() as c:
-        rows = c.execute(
-            sa.select(store.rule_dates.c.rule_id, store.rule_dates.c.version).where(
-                store.rule_dates.c.as_of == as_of
-            )
-        ).all()
-    return {(r.rule_id, r.version) for r in rows}
-
-
-def _releases(engine: Engine, as_of: date, run_id: str) -> list[Action]:
+def _releases(rs: RuleStore, as_of: date, run_id: str) -> list[Action]:
     """Enable actions for executed pause-until actions whose date has come."""
     out = []
-    for _, a, row in store.select_actions(engine, status=[ActionStatus.EXECUTED.value]):
+    for _, a, row in store.select_actions(rs, status=[ActionStatus.EXECUTED.value]):
         if a.kind is ActionKind.PAUSE and a.until is not None and a.until <= as_of:
             if not row["released"]:
                 out.append(
@@ -158,7 +135,7 @@ def _releases(engine: Engine, as_of: date, run_id: str) -> list[Action]:
                         status=ActionStatus.PROPOSED,
                     )
                 )
-                store.set_status(engine, [row["id"]], ActionStatus.EXECUTED, released=True)
+                store.set_status(rs, [row["id"]], ActionStatus.EXECUTED, released=True)
     return out
 
 
@@ -286,7 +263,7 @@ def _show(v: object) -> str:
 
 def _stale(
     wh: Warehouse,
-    engine: Engine,
+    rs: RuleStore,
     rows: list[tuple[int, Action, dict]],
     *,
     expect: Literal["old", "new"],
@@ -326,7 +303,7 @@ def _stale(
             )
         else:
             later = [
-                j for j, b, _ in store.select_actions(engine, status=[ActionStatus.EXECUTED.value])
+                j for j, b, _ in store.select_actions(rs, status=[ActionStatus.EXECUTED.value])
                 if j > i and b.entity.key() == a.entity.key() and b.field == a.field
             ]  # fmt: skip
             by = f" by action {later[-1]}" if later else " outside SpendLab"
@@ -340,7 +317,7 @@ def _stale(
 
 def approve(
     wh: Warehouse,
-    engine: Engine,
+    rs: RuleStore,
     ids: list[int],
     *,
     approver: str | None = None,
@@ -349,32 +326,30 @@ def approve(
     """Execute proposed actions: write their new values, mark them executed. An action whose
     entity no longer holds its old value is refused (``Applied.refused`` says why) unless
     ``force``."""
-    rows = store.select_actions(engine, ids=ids, status=[ActionStatus.PROPOSED.value])
+    rows = store.select_actions(rs, ids=ids, status=[ActionStatus.PROPOSED.value])
     if not rows:
         return Applied()
-    stale = {} if force else _stale(wh, engine, rows, expect="old")
+    stale = {} if force else _stale(wh, rs, rows, expect="old")
     rows = [r for r in rows if r[0] not in stale]
     refused = [Refused(i, m) for i, m in sorted(stale.items())]
     if not rows:
         return Applied([], refused)
     write_entities(wh, [(a, a.new_value) for _, a, _ in rows], f"rules:approve:{rows[0][1].run_id}")
     done = [i for i, _, _ in rows]
-    store.set_status(
-        engine, done, ActionStatus.EXECUTED, approver=approver, executed_at=store.now()
-    )
+    store.set_status(rs, done, ActionStatus.EXECUTED, approver=approver, executed_at=store.now())
     return Applied(done, refused)
 
 
-def reject(engine: Engine, ids: list[int], *, approver: str | None = None) -> list[int]:
-    rows = store.select_actions(engine, ids=ids, status=[ActionStatus.PROPOSED.value])
+def reject(rs: RuleStore, ids: list[int], *, approver: str | None = None) -> list[int]:
+    rows = store.select_actions(rs, ids=ids, status=[ActionStatus.PROPOSED.value])
     done = [i for i, _, _ in rows]
-    store.set_status(engine, done, ActionStatus.REJECTED, approver=approver)
+    store.set_status(rs, done, ActionStatus.REJECTED, approver=approver)
     return done
 
 
 def undo(
     wh: Warehouse,
-    engine: Engine,
+    rs: RuleStore,
     *,
     ids: list[int] | None = None,
     run_id: str | None = None,
@@ -388,14 +363,14 @@ def undo(
     if ids is None and run_id is None and rule_id is None:
         raise ConfigError("say what to undo: action ids, a run id or a rule id")
     rows = store.select_actions(
-        engine, ids=ids, run_id=run_id, rule_id=rule_id, status=[ActionStatus.EXECUTED.value]
+        rs, ids=ids, run_id=run_id, rule_id=rule_id, status=[ActionStatus.EXECUTED.value]
     )
     rows = sorted(rows, key=lambda r: r[0], reverse=True)
     if not rows:
         return Applied()
     refused: list[Refused] = []
     if not force:
-        stale = _stale(wh, engine, rows, expect="new")
+        stale = _stale(wh, rs, rows, expect="new")
         bad: dict[tuple, int] = {}
         for i, a, _ in rows:  # newest first: the first stale id of a group is its newest
             if i in stale:
@@ -416,7 +391,7 @@ def undo(
         final[(a.entity.key(), a.field)] = (a, a.old_value)
     write_entities(wh, list(final.values()), f"rules:undo:{uuid.uuid4().hex[:8]}")
     done = [i for i, _, _ in rows]
-    store.set_status(engine, done, ActionStatus.UNDONE, undone_at=store.now())
+    store.set_status(rs, done, ActionStatus.UNDONE, undone_at=store.now())
     return Applied(done, refused)
 
 

@@ -1,28 +1,44 @@
 """Persistence of the rules domain: rule versions, runs and the action log (SQLAlchemy 2, its
-own ``MetaData``; every function takes an ``Engine``). The app shell includes ``metadata`` in
-its migrations; tests call ``metadata.create_all(engine)``."""
+own ``MetaData``). The app shell includes ``metadata`` in its migrations; tests call
+``metadata.create_all(engine)``.
+
+Every row carries its ``workspace`` (:func:`spendlab.config.workspace_key`: the resolved folder
+path), and every function takes a :class:`RuleStore` -- an engine bound to one workspace -- and
+reads and writes only that workspace's rows, so several workspaces can share one store
+(``SPENDLAB_STORE_URL``) without seeing each other's rules, queue, log, undo or re-run checks.
+Rows written before the column existed (migration ``0006_rules_workspace``) carry ``''``."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from spendlab.automate.rules.spec import Rule
+from spendlab.config import workspace_key
 from spendlab.core.actions import Action, ActionKind, ActionStatus, EntityRef
 from spendlab.core.hierarchy import Level
 from spendlab.errors import ConfigError
 
 metadata = sa.MetaData()
 
+
+def _workspace(**kw: Any) -> sa.Column:
+    """The workspace key column (``''`` on rows logged before it existed)."""
+    return sa.Column("workspace", sa.String(1000), nullable=False, server_default="", **kw)
+
+
 rule_versions = sa.Table(
     "rule_versions",
     metadata,
+    _workspace(primary_key=True),
     sa.Column("rule_id", sa.String(100), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("spec", sa.Text, nullable=False),
@@ -34,6 +50,7 @@ rule_versions = sa.Table(
 runs = sa.Table(
     "rule_runs",
     metadata,
+    _workspace(index=True),
     sa.Column("run_id", sa.String(40), primary_key=True),
     sa.Column("as_of", sa.Date, nullable=False),
     sa.Column("mode", sa.String(20), nullable=False),
@@ -45,6 +62,7 @@ runs = sa.Table(
 rule_dates = sa.Table(  # one row per (rule version, date) evaluated: idempotent re-runs
     "rule_run_dates",
     metadata,
+    _workspace(primary_key=True),
     sa.Column("rule_id", sa.String(100), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("as_of", sa.Date, primary_key=True),
@@ -58,6 +76,7 @@ actions = sa.Table(
     "rule_actions",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _workspace(index=True),
     sa.Column("run_id", sa.String(40), index=True),
     sa.Column("rule_id", sa.String(100), index=True),
     sa.Column("rule_version", sa.Integer),
@@ -87,6 +106,7 @@ actions = sa.Table(
 rule_settings = sa.Table(  # per rule, outside its versioned spec: run mode and soft delete
     "rule_settings",
     metadata,
+    _workspace(primary_key=True),
     sa.Column("rule_id", sa.String(100), primary_key=True),
     sa.Column("mode", sa.String(20), nullable=False, default="suggest"),
     sa.Column("deleted_at", sa.DateTime),
@@ -97,6 +117,19 @@ rule_settings = sa.Table(  # per rule, outside its versioned spec: run mode and 
 RUN_MODES = ("suggest", "auto")
 
 
+@dataclass(frozen=True)
+class RuleStore:
+    """The rules store of one workspace: an engine and the workspace key its rows carry."""
+
+    engine: Engine
+    workspace: str
+
+    @classmethod
+    def of(cls, engine: Engine, workspace: str | Path) -> RuleStore:
+        """The store of the workspace folder ``workspace`` (keyed by its resolved path)."""
+        return cls(engine, workspace_key(workspace))
+
+
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -105,13 +138,14 @@ def create_all(engine: Engine) -> None:
     metadata.create_all(engine)
 
 
-def save_rule(engine: Engine, rule: Rule, author: str | None = None) -> Rule:
+def save_rule(rs: RuleStore, rule: Rule, author: str | None = None) -> Rule:
     """Store a rule; a changed spec becomes the next version. Returns the rule as stored."""
     body = rule.model_dump(mode="json", exclude={"version"})
     sha = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    with engine.begin() as c:
+    with rs.engine.begin() as c:
         last = c.execute(
             sa.select(rule_versions.c.version, rule_versions.c.sha256)
+            .where(rule_versions.c.workspace == rs.workspace)
             .where(rule_versions.c.rule_id == rule.id)
             .order_by(rule_versions.c.version.desc())
             .limit(1)
@@ -122,6 +156,7 @@ def save_rule(engine: Engine, rule: Rule, author: str | None = None) -> Rule:
         stored = rule.model_copy(update={"version": version})
         c.execute(
             rule_versions.insert().values(
+                workspace=rs.workspace,
                 rule_id=rule.id,
                 version=version,
                 spec=stored.model_dump_json(),
@@ -133,23 +168,25 @@ def save_rule(engine: Engine, rule: Rule, author: str | None = None) -> Rule:
     return stored
 
 
-def load_saved_rules(engine: Engine) -> list[Rule]:
+def load_saved_rules(rs: RuleStore) -> list[Rule]:
     """The latest version of every stored rule."""
-    with engine.connect() as c:
+    with rs.engine.connect() as c:
         rows = c.execute(
-            sa.select(rule_versions.c.rule_id, rule_versions.c.spec).order_by(
-                rule_versions.c.rule_id, rule_versions.c.version
-            )
+            sa.select(rule_versions.c.rule_id, rule_versions.c.spec)
+            .where(rule_versions.c.workspace == rs.workspace)
+            .order_by(rule_versions.c.rule_id, rule_versions.c.version)
         ).all()
     latest = {r.rule_id: r.spec for r in rows}
     return [Rule.model_validate_json(s) for s in latest.values()]
 
 
-def rule_version(engine: Engine, rule_id: str, version: int) -> Rule:
-    with engine.connect() as c:
+def rule_version(rs: RuleStore, rule_id: str, version: int) -> Rule:
+    with rs.engine.connect() as c:
         spec = c.execute(
             sa.select(rule_versions.c.spec).where(
-                (rule_versions.c.rule_id == rule_id) & (rule_versions.c.version == version)
+                (rule_versions.c.workspace == rs.workspace)
+                & (rule_versions.c.rule_id == rule_id)
+                & (rule_versions.c.version == version)
             )
         ).scalar()
     if spec is None:
@@ -161,14 +198,15 @@ def _enc(v: Any) -> str | None:
     return None if v is None else str(v)
 
 
-def log_actions(engine: Engine, acts: list[Action], approver: str | None = None) -> list[int]:
+def log_actions(rs: RuleStore, acts: list[Action], approver: str | None = None) -> list[int]:
     """Append actions to the log; returns their ids."""
     ids = []
-    with engine.begin() as c:
+    with rs.engine.begin() as c:
         for a in acts:
             e = a.entity
             res = c.execute(
                 actions.insert().values(
+                    workspace=rs.workspace,
                     run_id=a.run_id,
                     rule_id=a.rule_id,
                     rule_version=a.rule_version,
@@ -229,7 +267,7 @@ def row_to_action(r: Any) -> Action:
 
 
 def select_actions(
-    engine: Engine,
+    rs: RuleStore,
     *,
     ids: list[int] | None = None,
     run_id: str | None = None,
@@ -238,7 +276,7 @@ def select_actions(
     as_of: date | None = None,
 ) -> list[tuple[int, Action, dict[str, Any]]]:
     """(id, action, log row) triples, oldest first."""
-    q = sa.select(actions).order_by(actions.c.id)
+    q = sa.select(actions).where(actions.c.workspace == rs.workspace).order_by(actions.c.id)
     if ids is not None:
         q = q.where(actions.c.id.in_(ids))
     if run_id is not None:
@@ -249,30 +287,31 @@ def select_actions(
         q = q.where(actions.c.status.in_(status))
     if as_of is not None:
         q = q.where(actions.c.as_of == as_of)
-    with engine.connect() as c:
+    with rs.engine.connect() as c:
         rows = c.execute(q).all()
     return [(r.id, row_to_action(r), dict(r._mapping)) for r in rows]
 
 
-def set_status(engine: Engine, ids: list[int], status: ActionStatus, **values: Any) -> None:
+def set_status(rs: RuleStore, ids: list[int], status: ActionStatus, **values: Any) -> None:
     if not ids:
         return
-    with engine.begin() as c:
-        c.execute(
-            actions.update().where(actions.c.id.in_(ids)).values(status=status.value, **values)
-        )
+    mine = (actions.c.workspace == rs.workspace) & actions.c.id.in_(ids)
+    with rs.engine.begin() as c:
+        c.execute(actions.update().where(mine).values(status=status.value, **values))
 
 
 # -- rule settings (additive: mode for scheduled runs, soft delete) ------------------------------
-def rule_settings_of(engine: Engine) -> dict[str, dict[str, Any]]:
+def rule_settings_of(rs: RuleStore) -> dict[str, dict[str, Any]]:
     """rule id -> {mode, deleted_at, updated_at, updated_by} for rules with settings."""
-    with engine.connect() as c:
-        rows = c.execute(sa.select(rule_settings)).all()
+    with rs.engine.connect() as c:
+        rows = c.execute(
+            sa.select(rule_settings).where(rule_settings.c.workspace == rs.workspace)
+        ).all()
     return {r.rule_id: dict(r._mapping) for r in rows}
 
 
 def set_rule_settings(
-    engine: Engine,
+    rs: RuleStore,
     rule_id: str,
     *,
     by: str | None = None,
@@ -287,34 +326,36 @@ def set_rule_settings(
         values["mode"] = mode
     if deleted is not None:
         values["deleted_at"] = now() if deleted else None
-    with engine.begin() as c:
-        hit = c.execute(
-            rule_settings.update().where(rule_settings.c.rule_id == rule_id).values(**values)
-        )
+    mine = (rule_settings.c.workspace == rs.workspace) & (rule_settings.c.rule_id == rule_id)
+    with rs.engine.begin() as c:
+        hit = c.execute(rule_settings.update().where(mine).values(**values))
         if hit.rowcount == 0:
             values.setdefault("mode", "suggest")
-            c.execute(rule_settings.insert().values(rule_id=rule_id, **values))
+            c.execute(
+                rule_settings.insert().values(workspace=rs.workspace, rule_id=rule_id, **values)
+            )
 
 
-def rule_versions_of(engine: Engine, rule_id: str) -> list[dict[str, Any]]:
+def rule_versions_of(rs: RuleStore, rule_id: str) -> list[dict[str, Any]]:
     """Every stored version of a rule, oldest first (version, spec, created_at, author)."""
-    with engine.connect() as c:
+    with rs.engine.connect() as c:
         rows = c.execute(
             sa.select(rule_versions)
+            .where(rule_versions.c.workspace == rs.workspace)
             .where(rule_versions.c.rule_id == rule_id)
             .order_by(rule_versions.c.version)
         ).all()
     return [dict(r._mapping) for r in rows]
 
 
-def active_rules(engine: Engine) -> list[Rule]:
+def active_rules(rs: RuleStore) -> list[Rule]:
     """The latest version of every stored rule that is not deleted."""
-    gone = {k for k, v in rule_settings_of(engine).items() if v["deleted_at"] is not None}
-    return [r for r in load_saved_rules(engine) if r.id not in gone]
+    gone = {k for k, v in rule_settings_of(rs).items() if v["deleted_at"] is not None}
+    return [r for r in load_saved_rules(rs) if r.id not in gone]
 
 
 def query_actions(
-    engine: Engine,
+    rs: RuleStore,
     *,
     status: list[str] | None = None,
     rule_id: str | None = None,
@@ -328,7 +369,7 @@ def query_actions(
     limit: int = 50,
 ) -> tuple[list[tuple[int, Action, dict[str, Any]]], int]:
     """One page of the action log, newest first, and the number of matching actions."""
-    conds = []
+    conds = [actions.c.workspace == rs.workspace]
     if status:
         conds.append(actions.c.status.in_(status))
     if rule_id is not None:
@@ -346,8 +387,8 @@ def query_actions(
         conds.append(actions.c.as_of >= start)
     if end is not None:
         conds.append(actions.c.as_of <= end)
-    where = sa.and_(sa.true(), *conds)
-    with engine.connect() as c:
+    where = sa.and_(*conds)
+    with rs.engine.connect() as c:
         total = c.execute(sa.select(sa.func.count()).select_from(actions).where(where)).scalar()
         rows = c.execute(
             sa.select(actions)
@@ -357,3 +398,55 @@ def query_actions(
             .limit(limit)
         ).all()
     return [(r.id, row_to_action(r), dict(r._mapping)) for r in rows], int(total or 0)
+
+
+# -- runs and the dates each rule version ran on (idempotent re-runs) ----------------------------
+def record_run(
+    rs: RuleStore, run_id: str, as_of: date, mode: str, rules: list[Rule], n_actions: int
+) -> None:
+    """Log a run and mark each of its rule versions as run for ``as_of``."""
+    with rs.engine.begin() as c:
+        c.execute(
+            runs.insert().values(
+                workspace=rs.workspace,
+                run_id=run_id,
+                as_of=as_of,
+                mode=mode,
+                rules=json.dumps([[r.id, r.version] for r in rules]),
+                started_at=now(),
+                n_actions=n_actions,
+            )
+        )
+        for r in rules:
+            c.execute(
+                rule_dates.insert().values(
+                    workspace=rs.workspace,
+                    rule_id=r.id,
+                    version=r.version,
+                    as_of=as_of,
+                    run_id=run_id,
+                )
+            )
+
+
+def ran_on(rs: RuleStore, as_of: date) -> set[tuple[str, int]]:
+    """(rule id, version) pairs that already ran for ``as_of`` in this workspace."""
+    with rs.engine.connect() as c:
+        rows = c.execute(
+            sa.select(rule_dates.c.rule_id, rule_dates.c.version).where(
+                (rule_dates.c.workspace == rs.workspace) & (rule_dates.c.as_of == as_of)
+            )
+        ).all()
+    return {(r.rule_id, r.version) for r in rows}
+
+
+def list_runs(rs: RuleStore) -> list[dict[str, Any]]:
+    """The workspace's runs, newest first (run_id, as_of, mode, rules JSON, started_at,
+    n_actions)."""
+    with rs.engine.connect() as c:
+        rows = c.execute(
+            sa.select(runs)
+            .where(runs.c.workspace == rs.workspace)
+            .order_by(runs.c.started_at.desc())
+        ).all()
+    return [dict(r._mapping) for r in rows]

@@ -145,12 +145,13 @@ def allocate_cmd(
         payload["logged"] = []
         if not dry_run:
             engine = open_store(store_url or get_settings().workspace_store_url(ws)).engine
-            if store.select_actions(engine, rule_id=RULE_ID, as_of=day):
+            rs = store.RuleStore.of(engine, ws)  # this workspace's log in a shared store
+            if store.select_actions(rs, rule_id=RULE_ID, as_of=day):
                 payload["notes"].append(
                     f"the allocator already logged actions for {day}; nothing new was logged"
                 )
             else:
-                payload["logged"] = store.log_actions(engine, res.actions)
+                payload["logged"] = store.log_actions(rs, res.actions)
         for d, i in zip(payload["actions"], payload["logged"], strict=False):
             d["action_id"] = i
         return payload

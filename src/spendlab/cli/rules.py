@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 import typer
 from rich.table import Table
 
@@ -42,12 +41,14 @@ AsOfOpt = Annotated[
 ]
 
 
-def _engine(url: str | None, ws: Path) -> sa.Engine:
-    """The app store (migrated by Alembic, the same one the server uses): --store, else
-    $SPENDLAB_STORE_URL, else ``app.db`` inside the workspace (as the demo does)."""
+def _store(url: str | None, ws: Path) -> store.RuleStore:
+    """The workspace's rows of the app store (migrated by Alembic, the same one the server
+    uses): --store, else $SPENDLAB_STORE_URL, else ``app.db`` inside the workspace (as the demo
+    does)."""
     from spendlab.app.store import open_store
 
-    return open_store(url or get_settings().workspace_store_url(ws)).engine
+    engine = open_store(url or get_settings().workspace_store_url(ws)).engine
+    return store.RuleStore.of(engine, ws)
 
 
 def _as_of(value: datetime | None, wh: Warehouse) -> date:
@@ -126,14 +127,14 @@ def run_cmd(
             raise ConfigError("give a rule FILE or --all (every saved rule), not both")
         ws = workspace_path(workspace)
         with Warehouse.open(ws) as wh:
-            engine = _engine(store_url, ws)
-            rules = load_rules(file) if file else store.active_rules(engine)
+            rs = _store(store_url, ws)
+            rules = load_rules(file) if file else store.active_rules(rs)
             if not dry_run:
-                rules = [store.save_rule(engine, r) for r in rules]
+                rules = [store.save_rule(rs, r) for r in rules]
             mode = "preview" if dry_run else ("suggest" if suggest else "auto")
             g = Guardrails(kill_switch=kill_switch, max_actions_per_run=max_actions)
             res = run_rules(
-                wh, rules, _as_of(as_of, wh), mode=mode, engine=engine, guardrails=g,
+                wh, rules, _as_of(as_of, wh), mode=mode, rs=rs, guardrails=g,
                 respect_schedule=not ignore_schedule,
             )  # fmt: skip
             rows = res.to_dicts()
@@ -194,11 +195,11 @@ def approve_cmd(
         ws = workspace_path(workspace)
         refused = []
         with Warehouse.open(ws) as wh:
-            engine = _engine(store_url, ws)
+            rs = _store(store_url, ws)
             if reject_:
-                done = reject(engine, ids, approver=approver)
+                done = reject(rs, ids, approver=approver)
             else:
-                done = approve(wh, engine, ids, approver=approver, force=force)
+                done = approve(wh, rs, ids, approver=approver, force=force)
                 refused = [r.to_dict() for r in done.refused]
         if as_json:
             emit_json({"rejected" if reject_ else "executed": list(done), "refused": refused})
@@ -228,7 +229,7 @@ def undo_cmd(
         ws = workspace_path(workspace)
         with Warehouse.open(ws) as wh:
             done = undo(
-                wh, _engine(store_url, ws), ids=action or None, run_id=run_id, rule_id=rule,
+                wh, _store(store_url, ws), ids=action or None, run_id=run_id, rule_id=rule,
                 force=force,
             )  # fmt: skip
         refused = [r.to_dict() for r in done.refused]
@@ -258,7 +259,7 @@ def log_cmd(
             ActionStatus(s)
         rows = []
         for i, a, r in store.select_actions(
-            _engine(store_url, ws), run_id=run_id, rule_id=rule, status=status
+            _store(store_url, ws), run_id=run_id, rule_id=rule, status=status
         ):
             d = a.to_dict()
             d.update(action_id=i, approver=r["approver"])

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from spendlab.config import workspace_key as workspace_key  # re-export; home: spendlab.config
 from spendlab.errors import NotFoundError
 
 metadata = sa.MetaData()
@@ -53,11 +53,6 @@ scenarios = sa.Table(
 
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def workspace_key(path: str | Path) -> str:
-    """The key plan rows carry for a workspace: its resolved folder path."""
-    return str(Path(path).expanduser().resolve())
 
 
 def create_all(engine: Engine) -> None:

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from spendlab import __version__
+from spendlab.config import workspace_key as workspace_key  # re-export; home: spendlab.config
 from spendlab.errors import ConfigError, NotFittedError, NotFoundError
 
 RUN_VERSION = 1
@@ -103,11 +104,6 @@ def _now() -> datetime:
 
 def new_run_id() -> str:
     return secrets.token_hex(8)
-
-
-def workspace_key(workspace: str | Path) -> str:
-    """How the index names a workspace: its resolved folder."""
-    return str(Path(workspace).expanduser().resolve())
 
 
 def run_folder(workspace: str | Path, run_id: str) -> Path:

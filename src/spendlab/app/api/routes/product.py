@@ -105,7 +105,8 @@ def get_recommendations(
     uplift with its interval, KKT gap, binding constraints in words) and the rule actions
     awaiting approval."""
     rec = plan_routes.recommendation(state, workspace, plan_routes.OptimizeIn())
-    pending = select_actions(state.store.engine, status=[ActionStatus.PROPOSED.value])
+    rs = state.rules.store(state.workspaces.get(workspace))  # this workspace's queue only
+    pending = select_actions(rs, status=[ActionStatus.PROPOSED.value])
     return {
         "budget": rec,
         "pending_actions": [{"id": i, **a.to_dict()} for i, a, _ in pending[-500:]],

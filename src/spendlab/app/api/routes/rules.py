@@ -104,8 +104,8 @@ class UndoIn(BaseModel):
         return self
 
 
-def _engine(state: AppState, workspace: str):
-    return state.rules.engine(state.workspaces.get(workspace))
+def _store(state: AppState, workspace: str) -> store.RuleStore:
+    return state.rules.store(state.workspaces.get(workspace))
 
 
 def _needs_admin_for_auto(p: Principal, mode: str | None) -> None:
@@ -113,10 +113,10 @@ def _needs_admin_for_auto(p: Principal, mode: str | None) -> None:
         p.require(Role.ADMIN)
 
 
-def _source_rules(engine, spec, text, rule_ids) -> list:
+def _source_rules(rs, spec, text, rule_ids) -> list:
     if spec is not None or text is not None:
         return [svc.parse_spec(spec, text)]
-    return svc.pick_rules(engine, rule_ids)
+    return svc.pick_rules(rs, rule_ids)
 
 
 # -- library -----------------------------------------------------------------------------------
@@ -127,14 +127,14 @@ def list_rules(
     state: StateDep,
     paging: Annotated[PageParams, Depends(page_params)],
 ) -> dict[str, Any]:
-    return paginate(svc.list_rules(_engine(state, workspace)), paging)
+    return paginate(svc.list_rules(_store(state, workspace)), paging)
 
 
 @router.post("", status_code=201, summary="Save a rule (a changed spec becomes a new version)")
 def create_rule(workspace: str, body: RuleIn, p: Analyst, state: StateDep) -> dict[str, Any]:
     _needs_admin_for_auto(p, body.mode)
     rule = svc.parse_spec(body.spec, body.yaml)
-    out = svc.save(_engine(state, workspace), rule, author=p.username, mode=body.mode)
+    out = svc.save(_store(state, workspace), rule, author=p.username, mode=body.mode)
     state.scheduler.sync()
     return out
 
@@ -153,8 +153,8 @@ def validate_rule(workspace: str, body: RuleSource, _: Viewer, state: StateDep) 
 
 @router.post("/preview", summary="Dry run on a date: proposed actions, matched values, reasons")
 def preview_rules(workspace: str, body: PreviewIn, _: Viewer, state: StateDep) -> dict[str, Any]:
-    engine = _engine(state, workspace)
-    rules = _source_rules(engine, body.spec, body.yaml, body.rule_ids)
+    rs = _store(state, workspace)
+    rules = _source_rules(rs, body.spec, body.yaml, body.rule_ids)
     with state.workspaces.warehouse(workspace) as wh:
         day = body.as_of or svc.default_as_of(wh)
         return svc.preview(wh, rules, day, respect_schedule=body.respect_schedule)
@@ -163,12 +163,12 @@ def preview_rules(workspace: str, body: PreviewIn, _: Viewer, state: StateDep) -
 @router.post("/run", summary="Run saved rules: suggest (log as proposed) or auto (admin)")
 def run_rules(workspace: str, body: RunIn, p: Analyst, state: StateDep) -> dict[str, Any]:
     _needs_admin_for_auto(p, body.mode)
-    engine = _engine(state, workspace)
-    rules = svc.pick_rules(engine, body.rule_ids)
+    rs = _store(state, workspace)
+    rules = svc.pick_rules(rs, body.rule_ids)
     with state.workspaces.warehouse(workspace) as wh:
         day = body.as_of or svc.default_as_of(wh)
         return svc.run(
-            wh, engine, rules, day, mode=body.mode, approver=p.username,
+            wh, rs, rules, day, mode=body.mode, approver=p.username,
             respect_schedule=body.respect_schedule,
         )  # fmt: skip
 
@@ -178,7 +178,7 @@ def run_rules(workspace: str, body: RunIn, p: Analyst, state: StateDep) -> dict[
 )
 def backtest_rules(workspace: str, body: BacktestIn, p: Analyst, state: StateDep) -> dict:
     ws = state.workspaces.get(workspace)
-    rules = _source_rules(state.rules.engine(ws), body.spec, body.yaml, body.rule_ids)
+    rules = _source_rules(state.rules.store(ws), body.spec, body.yaml, body.rule_ids)
     with state.workspaces.warehouse(ws.id) as wh:
         end = body.end or svc.default_as_of(wh)
 
@@ -231,7 +231,7 @@ def queue(
     rule_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
     items, total = svc.log(
-        _engine(state, workspace), offset=paging.offset, limit=paging.page_size,
+        _store(state, workspace), offset=paging.offset, limit=paging.page_size,
         status=[ActionStatus.PROPOSED.value], rule_id=rule_id,
     )  # fmt: skip
     return {"items": items, "total": total, "page": paging.page, "page_size": paging.page_size}
@@ -239,15 +239,15 @@ def queue(
 
 @router.post("/queue/approve", summary="Approve (execute) proposed actions; you are the approver")
 def approve(workspace: str, body: IdsIn, p: Analyst, state: StateDep) -> dict[str, Any]:
-    engine = _engine(state, workspace)
+    rs = _store(state, workspace)
     with state.workspaces.warehouse(workspace) as wh:
-        done = pipeline.approve(wh, engine, body.ids, approver=p.username, force=body.force)
+        done = pipeline.approve(wh, rs, body.ids, approver=p.username, force=body.force)
     return svc.outcome("executed", done)
 
 
 @router.post("/queue/reject", summary="Reject proposed actions; you are recorded")
 def reject(workspace: str, body: IdsIn, p: Analyst, state: StateDep) -> dict[str, Any]:
-    done = pipeline.reject(_engine(state, workspace), body.ids, approver=p.username)
+    done = pipeline.reject(_store(state, workspace), body.ids, approver=p.username)
     return {"rejected": done, "refused": []}
 
 
@@ -267,7 +267,7 @@ def actions(
     end: QDay = None,
 ) -> dict[str, Any]:
     items, total = svc.log(
-        _engine(state, workspace), offset=paging.offset, limit=paging.page_size,
+        _store(state, workspace), offset=paging.offset, limit=paging.page_size,
         status=status, rule_id=rule_id, run_id=run_id, kind=action, level=level,
         entity_id=entity_id, start=start, end=end,
     )  # fmt: skip
@@ -276,10 +276,10 @@ def actions(
 
 @router.post("/undo", summary="Undo executed actions: by id, a whole run, or a whole rule")
 def undo(workspace: str, body: UndoIn, _: Analyst, state: StateDep) -> dict[str, Any]:
-    engine = _engine(state, workspace)
+    rs = _store(state, workspace)
     with state.workspaces.warehouse(workspace) as wh:
         done = pipeline.undo(
-            wh, engine, ids=body.action_ids, run_id=body.run_id, rule_id=body.rule_id,
+            wh, rs, ids=body.action_ids, run_id=body.run_id, rule_id=body.rule_id,
             force=body.force,
         )  # fmt: skip
     return svc.outcome("undone", done)
@@ -292,7 +292,7 @@ def runs(
     state: StateDep,
     paging: Annotated[PageParams, Depends(page_params)],
 ) -> dict[str, Any]:
-    items = svc.runs(_engine(state, workspace))
+    items = svc.runs(_store(state, workspace))
     return paginate(items, paging)
 
 
@@ -312,10 +312,10 @@ def export(
     rule_id: Annotated[str | None, Query(max_length=100)] = None,
     ids: Annotated[list[Annotated[int, Field(ge=1)]] | None, Query(max_length=10_000)] = None,
 ) -> Response:
-    engine = _engine(state, workspace)
+    rs = _store(state, workspace)
     with state.workspaces.warehouse(workspace) as wh:
         data, n = svc.export_zip(
-            wh, engine, format, status=status or [ActionStatus.EXECUTED.value],
+            wh, rs, format, status=status or [ActionStatus.EXECUTED.value],
             run_id=run_id, rule_id=rule_id, ids=ids,
         )  # fmt: skip
     return Response(
@@ -337,27 +337,27 @@ def effectiveness(
     kpi: Kpi = "roas",
     horizon: Annotated[int, Query(ge=1, le=90)] = 7,
 ) -> dict[str, Any]:
-    engine = _engine(state, workspace)
+    rs = _store(state, workspace)
     with state.workspaces.warehouse(workspace) as wh:
-        return svc.effectiveness(wh, engine, kpi=kpi, horizon=horizon)
+        return svc.effectiveness(wh, rs, kpi=kpi, horizon=horizon)
 
 
 @router.get("/activity", summary="Executed actions per day and per weekday (0 = Monday)")
 def activity(workspace: str, _: Viewer, state: StateDep) -> dict[str, Any]:
-    return svc.activity(_engine(state, workspace))
+    return svc.activity(_store(state, workspace))
 
 
 # -- one rule ----------------------------------------------------------------------------------
 @router.get("/{rule_id}", summary="A saved rule (latest version)")
 def get_rule(workspace: str, rule_id: RuleId, _: Viewer, state: StateDep) -> dict[str, Any]:
-    engine = _engine(state, workspace)
-    rule = svc.get_rule(engine, rule_id)
-    return svc.summary(rule, store.rule_settings_of(engine).get(rule_id))
+    rs = _store(state, workspace)
+    rule = svc.get_rule(rs, rule_id)
+    return svc.summary(rule, store.rule_settings_of(rs).get(rule_id))
 
 
 @router.get("/{rule_id}/versions", summary="Every stored version of a rule, oldest first")
 def rule_versions(workspace: str, rule_id: RuleId, _: Viewer, state: StateDep) -> dict:
-    return {"items": svc.versions(_engine(state, workspace), rule_id)}
+    return {"items": svc.versions(_store(state, workspace), rule_id)}
 
 
 @router.put("/{rule_id}", summary="Replace a rule (a new version when the spec changed)")
@@ -368,7 +368,7 @@ def put_rule(
     rule = svc.parse_spec(body.spec, body.yaml)
     if rule.id != rule_id:
         rule = rule.model_copy(update={"id": rule_id})
-    out = svc.save(_engine(state, workspace), rule, author=p.username, mode=body.mode)
+    out = svc.save(_store(state, workspace), rule, author=p.username, mode=body.mode)
     state.scheduler.sync()
     return out
 
@@ -379,7 +379,7 @@ def patch_rule(
 ) -> dict[str, Any]:
     _needs_admin_for_auto(p, body.mode)
     out = svc.update(
-        _engine(state, workspace), rule_id, author=p.username, enabled=body.enabled,
+        _store(state, workspace), rule_id, author=p.username, enabled=body.enabled,
         mode=body.mode,
     )  # fmt: skip
     state.scheduler.sync()
@@ -388,6 +388,6 @@ def patch_rule(
 
 @router.delete("/{rule_id}", summary="Delete a rule (its versions and actions stay in the log)")
 def delete_rule(workspace: str, rule_id: RuleId, p: Analyst, state: StateDep) -> dict:
-    svc.delete(_engine(state, workspace), rule_id, by=p.username)
+    svc.delete(_store(state, workspace), rule_id, by=p.username)
     state.scheduler.sync()
     return {"deleted": rule_id}

@@ -22,6 +22,7 @@ from spendlab.app.web.pages.automate_form import (
 )
 from spendlab.app.web.session import current_user
 from spendlab.automate.rules.spec import Rule
+from spendlab.automate.store import RuleStore
 from spendlab.errors import SpendLabError
 
 FIELDS = {"type": "au-f", "name": ALL}
@@ -323,8 +324,8 @@ def denied(state: Any, role: Role) -> html.Div | None:
     return None
 
 
-def engine_of(state: Any, ws_id: Any):
-    return state.rules.engine(state.workspaces.get(ws_id))
+def store_of(state: Any, ws_id: Any) -> RuleStore:
+    return state.rules.store(state.workspaces.get(ws_id))
 
 
 def run_date(value: Any) -> date:
@@ -341,8 +342,8 @@ def message(text: str, refused: list[Any] | None = None, ok: bool = True) -> htm
     )
 
 
-def table_rows(engine: Any, status: list[str] | None, limit: int = 2000) -> list[dict[str, Any]]:
-    items, _ = svc.log(engine, offset=0, limit=limit, status=status or None)
+def table_rows(rs: Any, status: list[str] | None, limit: int = 2000) -> list[dict[str, Any]]:
+    items, _ = svc.log(rs, offset=0, limit=limit, status=status or None)
     for d in items:
         for k in ("old_value", "new_value"):
             d[k] = "" if d[k] is None else str(d[k])

@@ -12,12 +12,12 @@ from spendlab.app.store import Role
 from spendlab.app.web.pages.automate import (
     FIELDS,
     denied,
-    engine_of,
     library_view,
     message,
     normal,
     preview_view,
     run_date,
+    store_of,
     table_rows,
 )
 from spendlab.app.web.pages.automate_form import DEFAULT_SPEC, form_to_spec, locked, spec_to_form
@@ -61,7 +61,7 @@ def register(app, state) -> None:
             elif trigger == "au-edit":
                 if not saved:
                     return no_update, keep, keep, no_update, html.Div("Pick a saved rule first.")
-                spec = svc.get_rule(engine_of(state, ws_id), saved).model_dump(mode="json")
+                spec = svc.get_rule(store_of(state, ws_id), saved).model_dump(mode="json")
             else:
                 checked = svc.check_spec(text=text or "")
                 if not checked["valid"]:
@@ -144,7 +144,7 @@ def register(app, state) -> None:
         if not spec:
             return html.Div("The rule has issues; fix them first.", className="error"), no_update
         user = current_user(state).username
-        out = svc.save(engine_of(state, ws_id), Rule.model_validate(spec), author=user, mode=mode)
+        out = svc.save(store_of(state, ws_id), Rule.model_validate(spec), author=user, mode=mode)
         state.scheduler.sync()
         text = f"Saved {out['id']} version {out['version']} ({out['mode']})."
         return html.Div(text, className="ok", id="au-saved-ok"), (tick or 0) + 1
@@ -162,7 +162,7 @@ def register(app, state) -> None:
         refusal = denied(state, Role.ANALYST)
         if refusal is not None or not saved:
             return refusal or html.Div("Pick a saved rule first."), no_update
-        svc.delete(engine_of(state, ws_id), saved, by=current_user(state).username)
+        svc.delete(store_of(state, ws_id), saved, by=current_user(state).username)
         state.scheduler.sync()
         return html.Div(f"Deleted {saved} (its actions stay in the log).", className="ok"), (
             (tick or 0) + 1
@@ -177,7 +177,7 @@ def register(app, state) -> None:
     )
     def _refreshlibrary_view(_tick, ws_id):
         current_user(state)
-        rules = svc.list_rules(engine_of(state, ws_id))
+        rules = svc.list_rules(store_of(state, ws_id))
         opts = [{"label": r["id"], "value": r["id"]} for r in rules]
         return library_view(rules), opts, opts
 
@@ -198,12 +198,12 @@ def register(app, state) -> None:
         if refusal is not None:
             return refusal, no_update
         try:
-            engine = engine_of(state, ws_id)
-            rules = svc.pick_rules(engine, rule_ids)
+            rs = store_of(state, ws_id)
+            rules = svc.pick_rules(rs, rule_ids)
             with state.workspaces.warehouse(ws_id) as wh:
                 res = svc.run(
                     wh,
-                    engine,
+                    rs,
                     rules,
                     run_date(day),
                     mode=mode,
@@ -229,7 +229,7 @@ def register(app, state) -> None:
     )
     def _refresh_queue(_a, _b, ws_id):
         current_user(state)
-        return table_rows(engine_of(state, ws_id), ["proposed"])
+        return table_rows(store_of(state, ws_id), ["proposed"])
 
     @app.callback(
         Output("au-queue-msg", "children"),
@@ -250,12 +250,12 @@ def register(app, state) -> None:
         if not ids:
             return html.Div("Select actions in the queue first."), no_update
         user = current_user(state).username
-        engine = engine_of(state, ws_id)
+        rs = store_of(state, ws_id)
         if callback_context.triggered_id == "au-reject":
-            done = pipeline.reject(engine, ids, approver=user)
+            done = pipeline.reject(rs, ids, approver=user)
             return message(f"Rejected {len(done)} action(s)."), (tick or 0) + 1
         with state.workspaces.warehouse(ws_id) as wh:
-            done = pipeline.approve(wh, engine, ids, approver=user, force=bool(force))
+            done = pipeline.approve(wh, rs, ids, approver=user, force=bool(force))
         text = f"Approved and executed {len(done)} action(s): {', '.join(map(str, done))}."
         return message(text, done.refused, ok=bool(done) or not done.refused), (tick or 0) + 1
 
@@ -269,7 +269,7 @@ def register(app, state) -> None:
     )
     def _refresh_log(_a, _b, _c, status, ws_id):
         current_user(state)
-        return table_rows(engine_of(state, ws_id), status)
+        return table_rows(store_of(state, ws_id), status)
 
     @app.callback(
         Output("au-undo-msg", "children"),
@@ -289,7 +289,7 @@ def register(app, state) -> None:
         if not ids:
             return html.Div("Select executed actions in the log first."), no_update
         with state.workspaces.warehouse(ws_id) as wh:
-            done = pipeline.undo(wh, engine_of(state, ws_id), ids=ids, force=bool(force))
+            done = pipeline.undo(wh, store_of(state, ws_id), ids=ids, force=bool(force))
         text = f"Undid {len(done)} action(s): {', '.join(map(str, done))} (old values restored)."
         return message(text, done.refused, ok=bool(done) or not done.refused), (tick or 0) + 1
 
@@ -305,11 +305,11 @@ def register(app, state) -> None:
     )
     def _charts(_a, _b, _c, kpi, ws_id):
         current_user(state)
-        engine = engine_of(state, ws_id)
+        rs = store_of(state, ws_id)
         with state.workspaces.warehouse(ws_id) as wh:
-            effects = monitor.action_effects(wh, engine, horizon=7, kpi=kpi)
+            effects = monitor.action_effects(wh, rs, horizon=7, kpi=kpi)
         eff = effectiveness_figure(monitor.rule_effectiveness(effects), kpi)
-        acts = svc.executed_actions(engine)
+        acts = svc.executed_actions(rs)
         per_day = monitor.actions_per_day(acts)
         day = actions_per_day_figure(per_day.assign(day=pd.to_datetime(per_day["day"])))
         days = per_day["day"].nunique()
