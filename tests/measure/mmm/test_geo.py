@@ -190,3 +190,26 @@ def test_nuts_geo_fit_diagnostics():
     s = m.summary()
     err = np.abs(s["iroas_mean"].to_numpy() / truth["national"] - 1)
     assert np.median(err) <= 0.15, (s, truth["national"])
+
+
+def test_cli_fit_geo_json(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from spendlab.cli.main import app
+
+    df, _ = geo_panel(geos=4, weeks=60, seed=2)
+    csv = tmp_path / "geo.csv"
+    df.to_csv(csv, index=False)
+    args = ["mmm", "fit", str(csv), "--date", "date", "--target", "revenue", "--channel",
+            "search", "--channel", "social", "--channel", "tv", "--fast", "--draws", "50",
+            "--yearly-order", "1", "--geo", "geo", "--json"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    assert payload["level"] == "geo" and sorted(payload["geos"]) == ["G00", "G01", "G02", "G03"]
+    assert set(payload["geos"]["G01"]["tv"]["iroas"]) == {"mean", "lo", "hi"}
+    assert payload["channels"]["search"]["iroas"]["mean"] > 0
+    res = CliRunner().invoke(app, [*args[:-3], "--geo", "region", "--json"])
+    assert res.exit_code != 0 and "geo column 'region' not in the data" in res.output
