@@ -19,6 +19,11 @@ relative iROAS error against the truth, how many channels' true iROAS fall insid
 interval, R-hat max over the free parameters, divergences.
 
 Then the campaign batch: ``--campaigns`` campaigns x ``--days`` days (fast mode, one vmapped MAP).
+
+``--geo``: only the geo-level model (``MMMConfig(geo=...)``): fast and NUTS on the synthetic geo
+panel of ``tests/measure/mmm/test_geo.py`` (20 geos x 104 weeks, 3 channels, known per-geo iROAS;
+national errors as above plus the RMSE of the per-geo iROAS), and fast on Meridian's public
+``geo_media.csv`` when present (time only: no truth ships with it).
 """
 
 from __future__ import annotations
@@ -148,6 +153,47 @@ def batch(n: int, days: int) -> dict:
     return {"campaigns": n, "days": days, "seconds": secs, "median_iroas_error": np.median(err)}
 
 
+def geo_rows(chains: int, draws: int) -> list[dict]:
+    from test_geo import CHANNELS, geo_panel
+
+    from spendlab.measure.mmm import MMM, MMMConfig
+
+    df, truth = geo_panel()
+    rows = []
+    for fast in (True, False):
+        cfg = MMMConfig(date="date", target="revenue", channels=CHANNELS, geo="geo", fast=fast,
+                        chains=chains, draws=draws, warmup=draws, progress_bar=False)  # fmt: skip
+        t0 = time.perf_counter()
+        m = MMM(cfg).fit(df)
+        s = m.summary().set_index("channel")
+        secs = time.perf_counter() - t0
+        est = {c: (s.loc[c, "iroas_mean"], s.loc[c, "iroas_lo"], s.loc[c, "iroas_hi"])
+               for c in CHANNELS}  # fmt: skip
+        tr = {c: {"iroas": truth["national"][i]} for i, c in enumerate(CHANNELS)}
+        gs = m.geo_summary().pivot(index="geo", columns="channel", values="iroas_mean")
+        rmse = np.sqrt(((gs[list(CHANNELS)].to_numpy() - truth["geo"]) ** 2).mean())
+        rows.append({"data": "geo panel (20 geos x 104 w x 3 ch)",
+                     "tool": "SpendLab geo " + ("fast" if fast else "NUTS"), "seconds": secs,
+                     **score(est, tr), "geo_rmse": float(rmse),
+                     "rhat_max": m.diagnostics_["rhat_max"],
+                     "divergences": m.diagnostics_["divergences"]})  # fmt: skip
+        print(rows[-1], flush=True)
+    path = Path("/work/shared/data/meridian/geo_media.csv")
+    if path.exists():
+        df = pd.read_csv(path)
+        df["revenue"] = df["conversions"] * df["revenue_per_conversion"]
+        chans = tuple(f"Channel{i}_spend" for i in range(4))
+        cfg = MMMConfig(date="time", target="revenue", channels=chans, geo="geo", fast=True,
+                        controls=("competitor_activity_score_control", "sentiment_score_control"),
+                        draws=draws, progress_bar=False)  # fmt: skip
+        t0 = time.perf_counter()
+        MMM(cfg).fit(df).summary()
+        rows.append({"data": f"Meridian geo_media ({df.geo.nunique()} geos x 156 w x 4 ch)",
+                     "tool": "SpendLab geo fast", "seconds": time.perf_counter() - t0})  # fmt: skip
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--chains", type=int, default=2)
@@ -157,8 +203,12 @@ def main() -> None:
     ap.add_argument("--sim-seeds", default="0")
     ap.add_argument("--skip-pymc", action="store_true")
     ap.add_argument("--skip-batch", action="store_true")
+    ap.add_argument("--geo", action="store_true", help="only the geo-level model rows")
     args = ap.parse_args()
     pd.set_option("display.width", 160)
+    if args.geo:
+        print(markdown(pd.DataFrame(geo_rows(args.chains, args.draws))))
+        return
     if not args.skip_batch:
         print(pd.DataFrame([batch(args.campaigns, args.days)]).to_string(index=False), flush=True)
     seeds = [int(s) for s in args.sim_seeds.split(",") if s != ""]

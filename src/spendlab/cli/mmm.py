@@ -88,6 +88,10 @@ def fit(
         int, typer.Option(min=0, max=10, help="Yearly Fourier order (0 under a year of data).")
     ] = 3,
     seed: int = 0,
+    geo: Annotated[
+        str | None,
+        typer.Option("--geo", help="Geo column: long data (date, geo), hierarchical geo model."),
+    ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder to save.")] = None,
     workspace: WorkspaceOpt = None,
     table: Annotated[str | None, typer.Option("--table", help="Workspace table.")] = None,
@@ -112,6 +116,8 @@ def fit(
 
         ws_opts = {"kpi": target, "channel_by": channel_by, "frequency": frequency,
                    "channels": channel or None, "controls": control}  # fmt: skip
+        if geo is not None and workspace is not None:
+            raise ConfigError("--geo works on a CSV file (DATA.csv); drop --workspace")
         df, inp, source = _load_data(data, workspace, table, ws_opts)
         opts = {"chains": chains, "draws": draws, "warmup": warmup, "fast": fast,
                 "holdout": holdout, "seed": seed, "yearly_order": yearly_order,
@@ -120,7 +126,7 @@ def fit(
             cfg = inp.config(**opts)
         else:
             cfg = MMMConfig(date=date, target=target or "revenue", channels=tuple(channel or ()),
-                            controls=tuple(control or ()), **opts)  # fmt: skip
+                            controls=tuple(control or ()), geo=geo, **opts)  # fmt: skip
         with status("Fitting the MMM", quiet=as_json):
             model = MMM(cfg).fit(df)
         payload = model.to_json()
@@ -149,6 +155,8 @@ def fit(
         i = r["iroas"]
         out.print(f"  {ch}: {i['mean']:.3g} [{i['lo']:.3g}, {i['hi']:.3g}], "
                   f"share of effect {r['contribution_share']:.1%}")  # fmt: skip
+    if "geos" in payload:
+        out.print(f"  {len(payload['geos'])} geos, partially pooled; per-geo iROAS: --json (geos)")
     for h in payload["health"]:
         out.print(f"  {h['status']:6s} {h['check']}: {h['advice']}")
     for note in payload.get("input", {}).get("notes", []):

@@ -63,6 +63,9 @@ class MMMConfig:
     interval: float = 0.9
     seed: int = 0
     progress_bar: bool = True
+    geo: str | None = None  # long input: one row per (date, geo); see geo_model.py
+    population: str | None = None  # geo: per-capita scaling by this column (constant per geo)
+    pooling: bool = True  # geo: partial pooling of iROAS across geos (False: each geo alone)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(self.channels))
@@ -92,6 +95,13 @@ class MMMConfig:
                 raise ConfigError(f"iroas_prior names {ch!r}, which is not a channel")
             if len(prior) != 2 or prior[0] <= 0 or prior[1] <= 0:
                 raise ConfigError(f"iroas_prior[{ch!r}] = {prior}: give (mean > 0, sd > 0)")
+        if self.geo is None and self.population is not None:
+            raise ConfigError("population scaling needs a geo column (--geo COL)")
+        if self.geo is not None and self.lift_tests:
+            raise ConfigError(
+                "lift tests are not supported by the geo model yet; fit the national model "
+                "(drop --geo) to calibrate with lift tests"
+            )
         for t in self.lift_tests:
             if t.channel not in self.channels:
                 raise ConfigError(f"lift test on {t.channel!r}, which is not a channel")

@@ -37,6 +37,14 @@ def _all_components(spec: Spec, samples: dict, a: dict) -> dict:
 class MMM:
     """Bayesian marketing-mix model. ``fit(df)`` takes one row per period (daily or weekly)."""
 
+    def __new__(cls, config: MMMConfig | None = None, *args: Any, **kwargs: Any) -> MMM:
+        """``MMM(config)`` with ``config.geo`` set is the hierarchical geo model (``GeoMMM``)."""
+        if cls is MMM and getattr(config, "geo", None):
+            from spendlab.measure.mmm.geo_estimator import GeoMMM
+
+            return super().__new__(GeoMMM)
+        return super().__new__(cls)
+
     def __init__(self, config: MMMConfig) -> None:
         self.config = config
 

@@ -22,13 +22,28 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.hmc import hmc
 
+from spendlab.measure.mmm import geo_model
+from spendlab.measure.mmm import model as national
 from spendlab.measure.mmm.config import MMMConfig
-from spendlab.measure.mmm.model import (
-    Spec,
-    draws_from_unconstrained,
-    initial_point,
-    log_density,
-)
+from spendlab.measure.mmm.model import Spec
+
+
+def _m(spec):
+    """The model module of ``spec``: the national model or the geo model (``GeoSpec``)."""
+    return geo_model if isinstance(spec, geo_model.GeoSpec) else national
+
+
+def log_density(spec, u, a):
+    return _m(spec).log_density(spec, u, a)
+
+
+def initial_point(spec, a):
+    return _m(spec).initial_point(spec, a)
+
+
+def draws_from_unconstrained(spec, u, a):
+    return _m(spec).draws_from_unconstrained(spec, u, a)
+
 
 CHUNK = 25  # NUTS iterations per compiled call
 
@@ -179,7 +194,7 @@ def _code_version() -> str:
     import numpyro
 
     h = hashlib.sha256(f"{jax.__version__}|{numpyro.__version__}".encode())
-    for name in ("model.py", "transforms.py", "inference.py"):
+    for name in ("model.py", "geo_model.py", "transforms.py", "inference.py"):
         h.update((Path(__file__).parent / name).read_bytes())
     return h.hexdigest()
 
