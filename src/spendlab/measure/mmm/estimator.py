@@ -105,8 +105,13 @@ class MMM:
         comp = self._comp()
         contrib = comp["media"][:, :n].sum(axis=1)  # (S, C)
         spend = self.prep_.spend[:n].sum(axis=0)
-        iroas = contrib / spend
         up = self._comp(self.prep_.x * (1 + MROAS_STEP))["media"][:, :n].sum(axis=1)
+        return self._summary_frame(contrib, up, spend)
+
+    def _summary_frame(self, contrib: np.ndarray, up: np.ndarray, spend: np.ndarray):
+        """The per-channel table from contribution draws ``(S, C)`` at the fitted spend and at
+        spend x (1 + MROAS_STEP), and the spend per channel (one home for national and geo)."""
+        iroas = contrib / spend
         mroas = (up - contrib) / (spend * MROAS_STEP)
         rows = []
         total = contrib.sum(axis=1, keepdims=True)

@@ -112,24 +112,8 @@ class GeoMMM(MMM):
         contrib_g = self._contrib()
         contrib = contrib_g.sum(axis=1)  # (S, C)
         spend = self.prep_.spend[:, :n].sum(axis=(0, 1))
-        iroas = contrib / spend
         up = self._contrib(self.prep_.x * (1 + MROAS_STEP)).sum(axis=1)
-        mroas = (up - contrib) / (spend * MROAS_STEP)
-        total = contrib.sum(axis=1, keepdims=True)
-        share = (contrib / np.where(total > 0, total, np.nan)).mean(axis=0)
-        rows = []
-        for c, ch in enumerate(self.channels):
-            im, il, ih = self._band(iroas[:, c])
-            mm, ml, mh = self._band(mroas[:, c])
-            cm = contrib[:, c].mean()
-            rows.append({
-                "channel": ch, "spend": spend[c], "spend_share": spend[c] / spend.sum(),
-                "contribution": cm, "contribution_share": share[c],
-                "iroas_mean": im, "iroas_lo": il, "iroas_hi": ih,
-                "mroas_mean": mm, "mroas_lo": ml, "mroas_hi": mh,
-                "cpik": spend[c] / cm if cm > 0 else float("inf"),
-            })  # fmt: skip
-        return pd.DataFrame(rows)
+        return self._summary_frame(contrib, up, spend)
 
     def geo_summary(self) -> pd.DataFrame:
         """Per geo and channel: ``geo``, ``channel``, ``spend``, ``contribution`` (mean),
