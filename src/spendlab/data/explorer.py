@@ -2,7 +2,7 @@
 
 Every query runs in the warehouse (Ibis). Files may describe the same spend at several levels
 (a campaign report and a keyword report of the same campaign): to never count it twice, a row
-is left out on days when a coarser row of its own hierarchy exists (see :func:`_scoped`).
+is left out on days when a coarser row of its own hierarchy exists (see :func:`scoped_rows`).
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def _check(level: str | None, filters: dict[str, str]) -> None:
         )
 
 
-def _scoped(wh: Warehouse, level: str, lo: dt.date, hi: dt.date, filters: dict[str, str]):
+def scoped_rows(wh: Warehouse, level: str, lo: dt.date, hi: dt.date, filters: dict[str, str]):
     """ad_performance rows in [lo, hi] matching ``filters``, each day's spend counted once.
 
     A row is kept when no coarser row (at or below ``level``) covers it on the same day: a
@@ -186,7 +186,7 @@ def kpi_totals(
     _check(None, filters)
     per = period(rng, compare)
     lo = per.previous.start if per.previous else rng.start
-    t = _scoped(wh, "account", lo, rng.end, filters)
+    t = scoped_rows(wh, "account", lo, rng.end, filters)
     cur = (t.date >= rng.start) & (t.date <= rng.end)
     aggs = {}
     for k in BASE:
@@ -226,7 +226,7 @@ def kpi_table(
         raise ConfigError(f"cannot sort by {sort!r}; use name or one of {', '.join(KPIS)}")
     per = period(rng, compare)
     lo = per.previous.start if per.previous else rng.start
-    t = _scoped(wh, level, lo, rng.end, filters)
+    t = scoped_rows(wh, level, lo, rng.end, filters)
     cur = (t.date >= rng.start) & (t.date <= rng.end)
     aggs: dict[str, ir.Value] = {"name": t[_NAME[level]].max(), "_rows": cur.sum()}
     for k in BASE:
@@ -261,7 +261,7 @@ def trend(wh: Warehouse, rng: DateRange, filters: dict[str, str] | None = None) 
     revenue from ``outcomes`` (kpi 'revenue', all geos) when loaded and no filter narrows it."""
     filters = dict(filters or {})
     _check(None, filters)
-    t = _scoped(wh, "account", rng.start, rng.end, filters)
+    t = scoped_rows(wh, "account", rng.start, rng.end, filters)
     daily = (
         t.group_by("date")
         .aggregate(spend=t.spend.sum(), revenue=t.revenue.sum(), conversions=t.conversions.sum())

@@ -31,7 +31,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from spendlab.data.explorer import _scoped as scoped_rows
+from spendlab.data.explorer import scoped_rows
 from spendlab.data.schema import AD_PERFORMANCE
 from spendlab.errors import ConfigError, DataError
 
