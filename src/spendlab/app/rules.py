@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import tempfile
 import threading
 import zipfile
@@ -34,6 +33,7 @@ from spendlab.automate.rules.spec import Rule
 from spendlab.automate.store import RuleStore
 from spendlab.config import Settings
 from spendlab.core.actions import Action, ActionStatus
+from spendlab.core.jsonsafe import jsonable
 from spendlab.data.warehouse import Warehouse
 from spendlab.errors import ConfigError, Issue, NotFoundError, ValidationError
 
@@ -334,17 +334,6 @@ def pick_rules(rs: RuleStore, rule_ids: list[str] | None) -> list[Rule]:
 
 
 # -- running -----------------------------------------------------------------------------------
-def finite(obj: Any) -> Any:
-    """JSON-safe: NaN and +-inf become None (JSON has no such numbers)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [finite(v) for v in obj]
-    return obj
-
-
 def default_as_of(wh: Warehouse) -> date:
     """Today in the workspace's time zone, or the day after the last day with data when the
     data ends earlier (so windows ending yesterday hold data)."""
@@ -365,7 +354,7 @@ def action_dict(i: int | None, a: Action, row: dict[str, Any] | None = None) -> 
         for k in ("created_at", "executed_at", "undone_at"):
             v = row.get(k)
             d[k] = v.isoformat() if v is not None else None
-    return finite(d)
+    return jsonable(d)
 
 
 def preview(
@@ -402,7 +391,7 @@ def run(
         "as_of": as_of.isoformat(),
         "mode": mode,
         "skipped_rules": res.skipped_rules,
-        "actions": finite(res.to_dicts()),
+        "actions": jsonable(res.to_dicts()),
     }
 
 
@@ -466,8 +455,8 @@ def effectiveness(wh: Warehouse, rs: RuleStore, *, kpi: str, horizon: int) -> di
     return {
         "kpi": kpi,
         "horizon": horizon,
-        "rules": finite(per_rule.astype(object).to_dict(orient="records")),
-        "actions": finite(eff.astype(object).to_dict(orient="records")),
+        "rules": jsonable(per_rule.astype(object).to_dict(orient="records")),
+        "actions": jsonable(eff.astype(object).to_dict(orient="records")),
     }
 
 
@@ -492,4 +481,4 @@ def activity(rs: RuleStore) -> dict[str, Any]:
 
 
 def backtest_frame_rows(frame: Any) -> list[dict[str, Any]]:
-    return finite(frame.assign(as_of=frame.as_of.astype(str)).astype(object).to_dict("records"))
+    return jsonable(frame.assign(as_of=frame.as_of.astype(str)).astype(object).to_dict("records"))

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from spendlab.core.jsonsafe import jsonable
 from spendlab.errors import ConfigError
 from spendlab.plan import store
 from spendlab.plan.constraints import Constraints
@@ -54,23 +55,6 @@ _TEXT = [
     ),
     ("set", re.compile(r"^set\s+(?P<channel>\S+)\s+(?:to\s+|=\s*)(?P<value>[\d.eE+]+)$", re.I)),
 ]
-
-
-def jsonable(obj: Any) -> Any:
-    """Plain JSON types; NaN and infinities (undefined ratios, the infinite marginal return of a
-    Hill curve with ``s < 1`` at zero spend) become ``None``."""
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if np.isfinite(v) else None
-    return obj
 
 
 def parse_operation(op: str | Mapping[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from spendlab.simulate.truth import jsonable
+from spendlab.core.jsonsafe import jsonable
 
 if TYPE_CHECKING:
     from spendlab.simulate.simulation import Market

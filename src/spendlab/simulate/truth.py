@@ -6,11 +6,11 @@ beside it (``truth_daily.csv``, ``truth_campaign_daily.csv``, ``truth_customers.
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from spendlab.core.jsonsafe import jsonable
 from spendlab.simulate.geo import geo_weights
 
 if TYPE_CHECKING:
@@ -21,24 +21,6 @@ TRUTH_VERSION = 1
 
 def _ratio(a: float, b: float) -> float | None:
     return float(a / b) if b > 0 else None
-
-
-def jsonable(x: Any) -> Any:
-    """Plain Python types; NaN / inf become ``None``."""
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return [jsonable(v) for v in x.tolist()]
-    if isinstance(x, (np.bool_, bool)):
-        return bool(x)
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        v = float(x)
-        return v if math.isfinite(v) else None
-    return x
 
 
 def build_truth(m: Market) -> dict:

@@ -3,13 +3,13 @@ all models."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from spendlab.core.jsonsafe import jsonable
 from spendlab.errors import ConfigError
 from spendlab.measure.attribution.base import AttributionModel
 from spendlab.measure.attribution.calibration import BASELINE, calibrate, money
@@ -126,21 +126,7 @@ def run_attribution(
         result["total_spend"] = float(credits["spend"].sum())
     result["calibrated"] = bool(lift or iroas)
     result["channels"] = credits.to_dict(orient="records")
-    return strict_json(result)
-
-
-def strict_json(obj: Any) -> Any:
-    """``obj`` with every non-finite float (inf, NaN) replaced by ``None``, numpy scalars as
-    Python numbers: JSON has no infinity (docs/api.md: an undefined ratio is ``null``)."""
-    if isinstance(obj, dict):
-        return {k: strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [strict_json(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+    return jsonable(result)
 
 
 def compare_models(

@@ -32,7 +32,14 @@ import numpy as np
 from spendlab.measure.mmm import transforms as tf
 from spendlab.measure.mmm.config import MMMConfig
 from spendlab.measure.mmm.geo_data import GeoPrepared
-from spendlab.measure.mmm.model import _LOGNORMAL, _normal, lognormal_from_moments, media_params
+from spendlab.measure.mmm.model import (
+    _LOGNORMAL,
+    _normal,
+    lognormal_from_moments,
+    media_params,
+    prior_start,
+)
+from spendlab.measure.mmm.model import draws_from_unconstrained as national_draws
 
 
 class GeoSpec(NamedTuple):
@@ -225,29 +232,10 @@ def log_density(spec: GeoSpec, u: jax.Array, a: dict[str, jax.Array]) -> jax.Arr
 
 
 def initial_point(spec: GeoSpec, a: dict[str, jax.Array]) -> jax.Array:
-    u = np.zeros(n_unconstrained(spec), dtype=np.float32)
     mu = np.asarray(a["iroas_mu"])
-    for name, off, size in layout(spec):
-        if name == "alpha":
-            v = np.log(0.3 / 0.7)
-        elif name == "scale":
-            v = np.log(spec.max_lag / 4)
-        elif name in _LOGNORMAL:
-            v = _LOGNORMAL[name][0]
-        elif name == "iroas_mu":
-            v = mu
-        elif name == "iroas_tau":
-            v = np.log(0.2)
-        elif name == "iroas_z":
-            v = 0.0 if spec.pooling else np.tile(mu, spec.n_geos)
-        elif name == "intercept":
-            v = np.log(0.6) if spec.nonneg_baseline else 0.6
-        elif name == "sigma":
-            v = np.log(0.1)
-        else:
-            v = 0.0
-        u[off : off + size] = v
-    return jnp.asarray(u)
+    own = {"iroas_mu": mu, "iroas_tau": np.log(0.2),
+           "iroas_z": 0.0 if spec.pooling else np.tile(mu, spec.n_geos)}  # fmt: skip
+    return prior_start(spec, layout(spec), n_unconstrained(spec), own)
 
 
 @partial(jax.jit, static_argnums=0)
@@ -256,6 +244,4 @@ def _params_of(spec: GeoSpec, flat: jax.Array, a: dict) -> dict[str, jax.Array]:
 
 
 def draws_from_unconstrained(spec: GeoSpec, u: jax.Array, a: dict) -> dict[str, np.ndarray]:
-    u = jnp.asarray(u, dtype=jnp.float32)
-    out = _params_of(spec, u.reshape((-1, u.shape[-1])), a)
-    return {k: np.asarray(v).reshape(u.shape[:-1] + v.shape[1:]) for k, v in out.items()}
+    return national_draws(spec, u, a, _params_of)

@@ -28,7 +28,7 @@ the data enter as arguments, so one compilation serves every data set of the sam
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -260,24 +260,30 @@ def log_density(spec: Spec, u: jax.Array, a: dict[str, jax.Array]) -> jax.Array:
 
 def initial_point(spec: Spec, a: dict[str, jax.Array]) -> jax.Array:
     """The prior medians in the unconstrained space (a sensible start for MAP and NUTS)."""
-    u = np.zeros(n_unconstrained(spec), dtype=np.float32)
-    mu = np.asarray(a["iroas_mu"])
-    for name, off, size in layout(spec):
-        if name == "alpha":
+    return prior_start(spec, layout(spec), n_unconstrained(spec), {"iroas": a["iroas_mu"]})
+
+
+def prior_start(spec: Any, blocks: Any, size: int, own: dict[str, Any]) -> jax.Array:
+    """The unconstrained start vector of ``size`` laid out as ``blocks`` (``(name, offset,
+    size)``): the shared parameters' prior medians, and ``own`` for a model's own blocks (the
+    national iROAS, the geo model's pooled ones)."""
+    u = np.zeros(size, dtype=np.float32)
+    for name, off, n in blocks:
+        if name in own:
+            v = np.asarray(own[name])
+        elif name == "alpha":
             v = np.log(0.3 / 0.7)
         elif name == "scale":
             v = np.log(spec.max_lag / 4)
         elif name in _LOGNORMAL:
             v = _LOGNORMAL[name][0]
-        elif name == "iroas":
-            v = mu
         elif name == "intercept":
             v = np.log(0.6) if spec.nonneg_baseline else 0.6
         elif name == "sigma":
             v = np.log(0.1)
         else:
             v = 0.0
-        u[off : off + size] = v
+        u[off : off + n] = v
     return jnp.asarray(u)
 
 
@@ -286,8 +292,11 @@ def _params_of(spec: Spec, flat: jax.Array, a: dict) -> dict[str, jax.Array]:
     return jax.vmap(lambda v: with_beta(spec, constrain(spec, v)[0], a)[0])(flat)
 
 
-def draws_from_unconstrained(spec: Spec, u: jax.Array, a: dict) -> dict[str, np.ndarray]:
-    """Constrained parameters (with ``beta``) for draws ``u`` shaped ``(..., D)``."""
+def draws_from_unconstrained(
+    spec: Any, u: jax.Array, a: dict, params_of: Any = None
+) -> dict[str, np.ndarray]:
+    """Constrained parameters (with ``beta``) for draws ``u`` shaped ``(..., D)``;
+    ``params_of`` maps a flat batch of them (default: this model's)."""
     u = jnp.asarray(u, dtype=jnp.float32)
-    out = _params_of(spec, u.reshape((-1, u.shape[-1])), a)
+    out = (params_of or _params_of)(spec, u.reshape((-1, u.shape[-1])), a)
     return {k: np.asarray(v).reshape(u.shape[:-1] + v.shape[1:]) for k, v in out.items()}

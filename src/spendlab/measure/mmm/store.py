@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 
 from spendlab import __version__
 from spendlab.config import workspace_key as workspace_key  # re-export; home: spendlab.config
+from spendlab.core.jsonsafe import jsonable
 from spendlab.errors import ConfigError, NotFittedError, NotFoundError
 
 RUN_VERSION = 1
@@ -307,16 +308,3 @@ def _load_cached(folder: str, data_hash: str) -> Any:
     if model.prep_.data_hash != data_hash:
         raise ConfigError(f"{folder} holds another run than the index says (data hash differs)")
     return model
-
-
-def jsonable(v: Any) -> Any:
-    """Plain JSON: numpy scalars to floats, NaN and infinities to None."""
-    if isinstance(v, dict):
-        return {str(k): jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    return v

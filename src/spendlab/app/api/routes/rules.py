@@ -201,7 +201,7 @@ def backtest_rules(workspace: str, body: BacktestIn, p: Analyst, state: StateDep
             else []
         )
         return {"kpi": body.kpi, "horizon": body.horizon, "end": end.isoformat(),
-                "days": body.days, "rules": svc.finite(by_rule),
+                "days": body.days, "rules": svc.jsonable(by_rule),
                 "actions": svc.backtest_frame_rows(frame)}  # fmt: skip
 
     params = {"rules": [r.id for r in rules], "end": end.isoformat(), "days": body.days,
