@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import typer
+from spendlab.core.cpu import use_cpu_cores
 
-from spendlab import __version__
-from spendlab.cli import app as app_cli
-from spendlab.cli import attribution, data, mmm, plan, simulate
-from spendlab.cli import rules as rules_cli
+use_cpu_cores()  # before anything imports JAX: NUTS chains and campaign batches use every core
+
+import typer  # noqa: E402
+
+from spendlab import __version__  # noqa: E402
+from spendlab.cli import app as app_cli  # noqa: E402
+from spendlab.cli import attribution, data, mmm, plan, simulate  # noqa: E402
+from spendlab.cli import rules as rules_cli  # noqa: E402
 
 app = typer.Typer(
     name="spendlab",

@@ -79,9 +79,9 @@ def fit(
     ] = None,
     channel: Annotated[list[str] | None, typer.Option("--channel", help="Spend column.")] = None,
     control: Annotated[list[str] | None, typer.Option("--control", help="Control column.")] = None,
-    chains: Annotated[int, typer.Option(min=1)] = 2,
-    draws: Annotated[int, typer.Option(min=10)] = 500,
-    warmup: Annotated[int, typer.Option(min=10)] = 500,
+    chains: Annotated[int, typer.Option(min=1, help="NUTS chains (spread over the cores).")] = 4,
+    draws: Annotated[int, typer.Option(min=10, help="Draws per chain kept.")] = 1000,
+    warmup: Annotated[int, typer.Option(min=10, help="Warm-up (tuning) draws per chain.")] = 1000,
     fast: Annotated[bool, typer.Option("--fast", help="Laplace approximation (preview).")] = False,
     holdout: Annotated[int, typer.Option(help="Final periods kept out to score fit.")] = 0,
     yearly_order: Annotated[

@@ -57,9 +57,11 @@ MMM_CONTROLS = ("price", "promotion", "competitor_spend", "macro_index")
 def mmm_weekly(market: Market) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
     """One national row per complete week (Monday dates) for a marketing-mix model: ``date``,
     ``revenue`` (summed over geos), one spend column per channel (``channel`` of the campaigns),
-    the controls (weekly means: price, promotion, competitor_spend, macro_index) and ``holiday``
-    (holiday days in the week); and the truth per channel over those weeks: ``spend``,
-    ``contribution`` and ``iroas`` (contribution / spend)."""
+    the controls (weekly means: price, promotion, competitor_spend, macro_index), ``holiday``
+    (holiday days in the week) and one ``event_<name>`` column per retail event in the calendar
+    (days of the week inside the event's window, its ramp-up days included: what an analyst's
+    holiday calendar with a lead window gives; see :func:`event_columns`); and the truth per
+    channel over those weeks: ``spend``, ``contribution`` and ``iroas`` (contribution / spend)."""
     import numpy as np
 
     days = market.dates
@@ -72,8 +74,14 @@ def mmm_weekly(market: Market) -> tuple[pd.DataFrame, dict[str, dict[str, float]
     for k in MMM_CONTROLS:
         cols[k] = np.asarray(market.outcome.control_values[k]).mean(axis=0)
     cols["holiday"] = np.asarray(market.shape.holiday_indicator, dtype=float)
+    start = np.datetime64(pd.Timestamp(days[0]).date(), "D")
+    for ev in market.shape.events:
+        col = cols.setdefault(f"event_{ev['name']}", np.zeros(len(days)))
+        d0 = int((np.datetime64(ev["date"], "D") - start).astype(int))
+        col[max(d0 - int(ev["ramp_days"]), 0) : max(d0 + int(ev["days"]), 0)] = 1.0
     daily = pd.DataFrame(cols)
     daily["date"] = week_start(pd.Series(days)).to_numpy()
+    events = [k for k in cols if k.startswith("event_")]
     how = {k: ("mean" if k in MMM_CONTROLS else "sum") for k in cols}
     weekly = daily.groupby("date").agg(how)
     weekly["__n"] = daily.groupby("date").size()
@@ -82,5 +90,10 @@ def mmm_weekly(market: Market) -> tuple[pd.DataFrame, dict[str, dict[str, float]
     for ch in names:
         sp, co = float(weekly[ch].sum()), float(weekly[f"__contrib_{ch}"].sum())
         truth[ch] = {"spend": sp, "contribution": co, "iroas": co / sp if sp > 0 else float("nan")}
-    keep = ["date", "revenue", *names, *MMM_CONTROLS, "holiday"]
+    keep = ["date", "revenue", *names, *MMM_CONTROLS, "holiday", *events]
     return weekly[keep], truth
+
+
+def event_columns(df: pd.DataFrame) -> tuple[str, ...]:
+    """The per-event columns (``event_<name>``) of an :func:`mmm_weekly` frame."""
+    return tuple(c for c in df.columns if c.startswith("event_"))

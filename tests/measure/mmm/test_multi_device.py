@@ -1,7 +1,8 @@
-"""With one JAX CPU device per core (set before JAX starts, hence subprocesses), NUTS runs one
-chain per device (pmap) and the campaign batch splits its campaigns across devices; both give
-the same kind of answer as on one device. A second process reloads the NUTS functions the first
-saved with ``jax.export`` (no tracing) and reproduces the same draws."""
+"""With one JAX CPU device per core (set before JAX starts, hence subprocesses), NUTS spreads its
+4 chains over the devices (pmap, 2 chains vectorised on each) and the campaign batch splits
+its campaigns across devices; both give the same kind of answer as on one device. A second
+process reloads the NUTS functions the first saved with ``jax.export`` (no tracing) and
+reproduces the same draws."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from spendlab.measure.mmm.batch import fit_campaigns
 
 df, truth = make_weekly(1, weeks=104)
 cfg = MMMConfig(date="date", target="sales", channels=("search", "social"), controls=("price",),
-                chains=2, draws=60, warmup=60, yearly_order=1, progress_bar=False)
+                chains=4, draws=60, warmup=60, yearly_order=1, progress_bar=False)
 m = MMM(cfg).fit(df)
 camp, ctruth = make_campaigns(n=5, days=120)
 out = fit_campaigns(camp, steps=200).set_index("campaign")
@@ -50,7 +51,7 @@ def test_chains_and_campaigns_split_over_cpu_devices(tmp_path):
     saved = sorted(p.name.split("-")[1] for p in (tmp_path / "cache").glob("spendlab-*"))
     assert saved == ["nuts_init", "nuts_step"]
     assert run()["iroas"] == got["iroas"]  # reloaded functions, same draws
-    assert got["devices"] == 2 and got["shape"] == [2, 60, 2]
+    assert got["devices"] == 2 and got["shape"] == [4, 60, 2]
     for est, true in zip(got["iroas"], got["truth"], strict=True):
         assert 0.5 < est / true < 1.5  # 60 draws: loose, the point is the device split
     assert all(0.7 < r < 1.3 for r in got["batch"])

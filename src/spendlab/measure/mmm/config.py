@@ -54,12 +54,13 @@ class MMMConfig:
     default_iroas_prior: tuple[float, float] | None = None
     lift_tests: tuple[LiftTest, ...] = ()
     holdout: int = 0
-    chains: int = 2
-    draws: int = 500
-    warmup: int = 500
+    chains: int = 4
+    draws: int = 1000
+    warmup: int = 1000
     fast: bool = False
     fast_steps: int = 3000
-    target_accept: float = 0.9
+    target_accept: float = 0.95
+    dense_mass: bool = True
     interval: float = 0.9
     seed: int = 0
     progress_bar: bool = True

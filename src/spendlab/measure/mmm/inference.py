@@ -95,11 +95,10 @@ def _potential_gen(spec: Spec):
 
 
 @lru_cache(maxsize=32)
-def _nuts_fns(spec: Spec, warmup: int, target_accept: float, max_tree_depth: int, dense: bool,
-              parallel: bool):  # fmt: skip
-    """NUTS ``init(u0, keys, a)`` and ``step(state, a)`` (``CHUNK`` iterations), as plain
-    functions: over all chains with ``vmap``, or for one chain (``parallel``: ``pmap``-ed by the
-    caller, one chain per JAX CPU device)."""
+def _nuts_fns(spec: Spec, warmup: int, target_accept: float, max_tree_depth: int, dense: bool):
+    """NUTS ``init(u0, keys, a)`` and ``step(state, a)`` (``CHUNK`` iterations) over a batch of
+    chains with ``vmap``, as plain functions (the caller ``jit``-s them, or ``pmap``-s them over
+    the JAX CPU devices with a batch of chains on each)."""
     init_kernel, sample_kernel = hmc(potential_fn_gen=_potential_gen(spec), algo="NUTS")
 
     def init_one(u, k, a):
@@ -109,16 +108,21 @@ def _nuts_fns(spec: Spec, warmup: int, target_accept: float, max_tree_depth: int
 
     def step(state, a):
         def one(s, _):
-            if parallel:
-                s = sample_kernel(s, model_args=(a,))
-            else:
-                s = jax.vmap(lambda st: sample_kernel(st, model_args=(a,)))(s)
+            s = jax.vmap(lambda st: sample_kernel(st, model_args=(a,)))(s)
             return s, (s.z, s.diverging, s.num_steps)
 
         return jax.lax.scan(one, state, None, length=CHUNK)
 
-    init = init_one if parallel else jax.vmap(init_one, in_axes=(0, 0, None))
-    return init, step
+    return jax.vmap(init_one, in_axes=(0, 0, None)), step
+
+
+def devices_for(chains: int) -> int:
+    """How many JAX CPU devices NUTS spreads ``chains`` over: the largest divisor of ``chains``
+    not above the device count (each device runs ``chains / devices`` chains vectorised)."""
+    n = max(1, min(chains, jax.local_device_count()))
+    while chains % n:
+        n -= 1
+    return n
 
 
 _COMPILED: dict = {}
@@ -200,19 +204,24 @@ def _code_version() -> str:
 
 
 def run_nuts(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
-    """NUTS with ``cfg.chains`` chains, each started near the MAP (jittered); the chains run in
-    parallel on separate CPU devices when JAX has that many, else vectorised on one."""
+    """NUTS with ``cfg.chains`` chains, each started near the MAP (jittered). The chains are
+    spread over the JAX CPU devices (``devices_for``; one per core when ``XLA_FLAGS`` asks for
+    it, as the CLI and server do), vectorised within a device."""
     compilation_cache()
     t0 = time.perf_counter()
     key = jax.random.PRNGKey(cfg.seed)
     u_map = np.asarray(find_map(spec, arrays, cfg.fast_steps // 3))
     rng = np.random.default_rng(cfg.seed)
     u0 = u_map[None, :] + rng.uniform(-0.3, 0.3, (cfg.chains, u_map.size))
-    parallel = 1 < cfg.chains <= jax.local_device_count()
-    static = (spec, cfg.warmup, float(cfg.target_accept), 10, False, parallel)
+    ndev = devices_for(cfg.chains)
+    parallel = ndev > 1
+    static = (spec, cfg.warmup, float(cfg.target_accept), 10, bool(cfg.dense_mass))
     init_fn, step_fn = _nuts_fns(*static)
     u0 = jnp.asarray(u0, dtype=jnp.float32)
     keys = jax.random.split(key, cfg.chains)
+    if parallel:  # (devices, chains per device, ...)
+        u0 = u0.reshape((ndev, -1) + u0.shape[1:])
+        keys = keys.reshape((ndev, -1) + keys.shape[1:])
     init = _compiled("nuts_init", init_fn, (u0, keys, arrays), static, parallel, (0, 0, None))
     state = init(u0, keys, arrays)
 
@@ -222,7 +231,6 @@ def run_nuts(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
 
     step = _compiled("nuts_step", step_fn, (state, arrays), static, parallel, (0, None),
                      trace_init)  # fmt: skip
-    pmapped = parallel
     total = cfg.warmup + cfg.draws
     zs, divs, steps = [], [], []
     chunks = range(-(-total // CHUNK))
@@ -235,17 +243,20 @@ def run_nuts(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
             pass
     for _ in chunks:
         state, (z, d, n) = step(state, arrays)
-        if pmapped:  # (chains, CHUNK, ...) -> (CHUNK, chains, ...)
-            z, d, n = (np.swapaxes(np.asarray(v), 0, 1) for v in (z, d, n))
-        zs.append(np.asarray(z))
-        divs.append(np.asarray(d))
-        steps.append(np.asarray(n))
+        z, d, n = (np.asarray(v) for v in (z, d, n))
+        if parallel:  # (devices, CHUNK, per device, ...) -> (CHUNK, chains, ...)
+            z, d, n = (np.swapaxes(v, 0, 1).reshape((CHUNK, cfg.chains) + v.shape[3:])
+                       for v in (z, d, n))  # fmt: skip
+        zs.append(z)
+        divs.append(d)
+        steps.append(n)
     z = np.concatenate(zs)[cfg.warmup : total]  # (draws, chains, D)
     div = int(np.concatenate(divs)[cfg.warmup : total].sum())
     n_steps = np.concatenate(steps)
     u = np.swapaxes(z, 0, 1)  # (chains, draws, D)
     samples = draws_from_unconstrained(spec, u, arrays)
-    info = {"grad_evals": int(n_steps.sum()), "mean_tree_steps": float(n_steps.mean())}
+    info = {"grad_evals": int(n_steps.sum()), "mean_tree_steps": float(n_steps.mean()),
+            "devices": ndev}  # fmt: skip
     return InferenceResult(samples, div, "nuts", time.perf_counter() - t0, info)
 
 

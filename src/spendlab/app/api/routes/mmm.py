@@ -41,9 +41,9 @@ class FitIn(BaseModel):
     start: dt.date | None = None
     end: dt.date | None = None
     fast: bool = Field(False, description="Laplace approximation (preview) instead of NUTS")
-    chains: int = Field(2, ge=1, le=4)
-    draws: int = Field(500, ge=20, le=4000)
-    warmup: int = Field(500, ge=20, le=4000)
+    chains: int = Field(4, ge=1, le=8)
+    draws: int = Field(1000, ge=20, le=4000)
+    warmup: int = Field(1000, ge=20, le=4000)
     holdout: int = Field(0, ge=0, le=104, description="final periods kept out to score fit")
     adstock: str = Field("geometric", max_length=40, description="geometric, delayed, weibull")
     saturation: str = Field("hill", max_length=40, description="hill, logistic, michaelis_menten")
