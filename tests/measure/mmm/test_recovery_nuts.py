@@ -30,8 +30,9 @@ def fit_seed(seed: int) -> dict:
     s = m.summary().set_index("channel")
     return {
         "err": [abs(s.loc[c, "iroas_mean"] / truth[c]["iroas"] - 1) for c in chans],
-        "inside": [s.loc[c, "iroas_lo"] <= truth[c]["iroas"] <= s.loc[c, "iroas_hi"]
-                   for c in chans],  # fmt: skip
+        "inside": [
+            s.loc[c, "iroas_lo"] <= truth[c]["iroas"] <= s.loc[c, "iroas_hi"] for c in chans
+        ],  # fmt: skip
         "rhat_max": m.diagnostics_["rhat_max"],
         "divergences": m.diagnostics_["divergences"],
     }
