@@ -42,6 +42,35 @@ def test_fit_json_then_report(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
+def test_event_column_and_baseline_form_reach_the_model(tmp_path):
+    """`--event COL` adds an event effect that the fit then recovers (a planted +300 week),
+    `--baseline additive` is stored in the run's config; an unknown form is a config error."""
+    df, _ = make_weekly(0)
+    df["promo_week"] = 0.0
+    df.loc[[30, 90, 140], "promo_week"] = 1.0
+    df["sales"] = df["sales"] + 300.0 * df["promo_week"]
+    csv = tmp_path / "data.csv"
+    df.to_csv(csv, index=False)
+    base = ["mmm", "fit", str(csv), "--date", "date", "--target", "sales", "--channel", "search",
+            "--channel", "social", "--control", "price", "--fast", "--draws", "100",
+            "--yearly-order", "1", "--json"]  # fmt: skip
+    runner = CliRunner()
+    res = runner.invoke(app, [*base, "--event", "promo_week", "--baseline", "additive",
+                              "--out", str(tmp_path / "run")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["events"] == ["promo_week"] and cfg["baseline"] == "additive"
+    from spendlab.measure.mmm import MMM
+
+    m = MMM.load(tmp_path / "run")
+    effect = float(m.samples_["events"].mean()) * m.prep_.y_scale  # additive: target units
+    assert effect == pytest.approx(300.0, rel=0.35)
+    bad = runner.invoke(app, [*base, "--baseline", "log"])
+    assert bad.exit_code == 5, bad.output
+    assert "baseline 'log' is unknown" in json.loads(bad.stdout)["error"]["message"]
+
+
 def test_bad_channel_exits_with_config_code(tmp_path):
     df, _ = make_weekly(0)
     csv = tmp_path / "data.csv"

@@ -79,6 +79,13 @@ def fit(
     ] = None,
     channel: Annotated[list[str] | None, typer.Option("--channel", help="Spend column.")] = None,
     control: Annotated[list[str] | None, typer.Option("--control", help="Control column.")] = None,
+    event: Annotated[
+        list[str] | None,
+        typer.Option("--event", help="Event / holiday column (0/1 or days in the period)."),
+    ] = None,
+    baseline: Annotated[
+        str, typer.Option("--baseline", help="multiplicative (default) or additive (floored at 0).")
+    ] = "multiplicative",
     chains: Annotated[int, typer.Option(min=1, help="NUTS chains (spread over the cores).")] = 4,
     draws: Annotated[int, typer.Option(min=10, help="Draws per chain kept.")] = 1000,
     warmup: Annotated[int, typer.Option(min=10, help="Warm-up (tuning) draws per chain.")] = 1000,
@@ -91,6 +98,10 @@ def fit(
     geo: Annotated[
         str | None,
         typer.Option("--geo", help="Geo column: long data (date, geo), hierarchical geo model."),
+    ] = None,
+    population: Annotated[
+        str | None,
+        typer.Option("--population", help="Geo: per-capita scaling by this column (per geo)."),
     ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder to save.")] = None,
     workspace: WorkspaceOpt = None,
@@ -121,12 +132,13 @@ def fit(
         df, inp, source = _load_data(data, workspace, table, ws_opts)
         opts = {"chains": chains, "draws": draws, "warmup": warmup, "fast": fast,
                 "holdout": holdout, "seed": seed, "yearly_order": yearly_order,
-                "progress_bar": True}  # fmt: skip
+                "baseline": baseline, "progress_bar": True}  # fmt: skip
         if inp is not None:
             cfg = inp.config(**opts)
         else:
             cfg = MMMConfig(date=date, target=target or "revenue", channels=tuple(channel or ()),
-                            controls=tuple(control or ()), geo=geo, **opts)  # fmt: skip
+                            controls=tuple(control or ()), events=tuple(event or ()), geo=geo,
+                            population=population, **opts)  # fmt: skip
         with status("Fitting the MMM", quiet=as_json):
             model = MMM(cfg).fit(df)
         payload = model.to_json()

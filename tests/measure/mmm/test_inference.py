@@ -21,13 +21,18 @@ def _reference(spec, u, a, prep) -> float:
     blocks = {name: u[off : off + size] for name, off, size in layout(spec)}
     alpha, half = 1 / (1 + np.exp(-blocks["alpha"])), np.exp(blocks["half"])
     slope, iroas = np.exp(blocks["slope"]), np.exp(blocks["iroas"])
-    b0, sigma = np.exp(blocks["intercept"][0]), np.exp(blocks["sigma"][0])
+    mult = spec.multiplicative
+    b0 = np.exp(blocks["intercept"][0]) if mult else blocks["intercept"][0]
+    sigma = np.exp(blocks["sigma"][0])
     lp = stats.beta(1.5, 3.0).logpdf(alpha).sum() + np.sum(np.log(alpha * (1 - alpha)))
     lp += stats.lognorm(0.6, scale=1.0).logpdf(half).sum() + blocks["half"].sum()
     lp += stats.lognorm(0.4, scale=np.exp(0.3)).logpdf(slope).sum() + blocks["slope"].sum()
     mu_i, sd_i = np.asarray(a["iroas_mu"]), np.asarray(a["iroas_sigma"])
     lp += stats.lognorm(sd_i, scale=np.exp(mu_i)).logpdf(iroas).sum() + blocks["iroas"].sum()
-    lp += stats.lognorm(0.6, scale=0.6).logpdf(b0) + blocks["intercept"][0]
+    if mult:
+        lp += stats.lognorm(0.6, scale=0.6).logpdf(b0) + blocks["intercept"][0]
+    else:
+        lp += stats.norm(0.6, 0.5).logpdf(b0)
     lp += stats.norm(0, 0.5).logpdf(blocks["trend"]).sum()
     lp += stats.norm(0, 0.3).logpdf(blocks["fourier"]).sum()
     lp += stats.norm(0, 0.3).logpdf(blocks["gamma"]).sum()
@@ -42,15 +47,20 @@ def _reference(spec, u, a, prep) -> float:
         beta = iroas[c] * prep.spend[:n, c].sum() / (prep.y_scale * sat[:n].sum())
         media[:, c] = beta * sat
     lin = blocks["trend"][0] * prep.t + prep.fourier @ blocks["fourier"]
-    mu = b0 * np.exp(lin) + prep.controls @ blocks["gamma"] + media.sum(axis=1)
+    if mult:
+        base = b0 * np.exp(lin)
+    else:  # additive, smooth floor at 0: 0.01 * log(1 + exp((b0 + lin) / 0.01))
+        base = 0.01 * np.logaddexp(0.0, (b0 + lin) / 0.01)
+    mu = base + prep.controls @ blocks["gamma"] + media.sum(axis=1)
     y = prep.y / prep.y_scale
     return float(lp + stats.norm(mu[:n], sigma).logpdf(y[:n]).sum())
 
 
-def test_log_density_matches_scipy_reference(weekly):
+@pytest.mark.parametrize("baseline", ["additive", "multiplicative"])
+def test_log_density_matches_scipy_reference(weekly, baseline):
     df, _ = weekly
     cfg = MMMConfig(date="date", target="sales", channels=("search", "social"),
-                    controls=("price",), yearly_order=1)  # fmt: skip
+                    controls=("price",), yearly_order=1, baseline=baseline)  # fmt: skip
     prep = prepare(df, cfg)
     spec, a = spec_of(cfg, prep), model_arrays(cfg, prep)
     rng = np.random.default_rng(0)

@@ -50,6 +50,7 @@ class MMMConfig:
     weekly_order: int = 2  # daily data only
     trend: bool = True
     nonneg_baseline: bool = True
+    baseline: str = "multiplicative"  # or "additive" (floored at zero): see model.baseline_of
     iroas_prior: dict[str, tuple[float, float]] = field(default_factory=dict)
     default_iroas_prior: tuple[float, float] | None = None
     lift_tests: tuple[LiftTest, ...] = ()
@@ -86,6 +87,10 @@ class MMMConfig:
         if self.saturation not in SATURATIONS:
             raise ConfigError(
                 f"saturation {self.saturation!r} is unknown; use one of {SATURATIONS}"
+            )
+        if self.baseline not in ("additive", "multiplicative"):
+            raise ConfigError(
+                f"baseline {self.baseline!r} is unknown; use 'additive' or 'multiplicative'"
             )
         if not 0.0 < self.interval < 1.0:
             raise ConfigError(f"interval {self.interval} must be in (0, 1), e.g. 0.9")

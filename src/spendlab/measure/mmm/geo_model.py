@@ -4,7 +4,8 @@
 For geo ``g``, channel ``c``, period ``t`` (``y`` and ``x`` scaled per geo, see ``geo_data.py``):
 
     y_gt = baseline_gt + sum_k gamma_k z_gkt + sum_c beta_gc sat_c(adstock_c(x_gc))_t + eps_gt
-    baseline_gt = b_g * exp(delta_g t + s_g sum_j f_j F_jt + sum_e eta_e E_get)
+    baseline_gt = b_g * exp(delta_g t + s_g sum_j f_j F_jt + sum_e eta_e E_get)  (or, with
+                  baseline="additive", b_g + delta_g t + ... floored at 0; model.baseline_of)
     eps_gt ~ N(0, sigma_g)
 
     log iroas_gc = mu_c + tau_c * z_gc,   z_gc ~ N(0, 1)          (non-centred partial pooling)
@@ -15,7 +16,8 @@ For geo ``g``, channel ``c``, period ``t`` (``y`` and ``x`` scaled per geo, see 
 Adstock and saturation shapes (alpha/theta/shape/scale, half/slope/lam) are shared by all geos;
 since ``x`` is scaled per geo, a shared ``half_c`` is a half-saturation at the same multiple of
 each geo's spend level. Shared yearly seasonality ``f`` with a geo scale ``s_g`` (log s_g ~
-N(0, 0.3)); per geo intercept ``b_g`` (LogNormal(log 0.6, 0.6)), trend ``delta_g`` (N(0, 0.5)),
+N(0, 0.3)); per geo intercept ``b_g`` (LogNormal(log 0.6, 0.6); N(0.6, 0.5) when additive),
+trend ``delta_g`` (N(0, 0.5)),
 noise ``sigma_g`` (HalfNormal(0.2)). Other priors as in ``model.py``. ``pooling=False`` drops the
 hierarchy: ``log iroas_gc ~ N(m_c, v_c)`` independently per geo (each geo on its own).
 """
@@ -35,6 +37,8 @@ from spendlab.measure.mmm.geo_data import GeoPrepared
 from spendlab.measure.mmm.model import (
     _LOGNORMAL,
     _normal,
+    baseline_of,
+    log_intercept,
     lognormal_from_moments,
     media_params,
     prior_start,
@@ -56,13 +60,15 @@ class GeoSpec(NamedTuple):
     n_controls: int
     pooling: bool
     tau_fixed: bool = False  # fast mode: tau_c given (empirical Bayes, see geo_estimator.py)
+    multiplicative: bool = False  # the baseline's form (see model.baseline_of)
 
 
 def geo_spec_of(cfg: MMMConfig, prep: GeoPrepared) -> GeoSpec:
     g, _, c = prep.x.shape
     return GeoSpec(cfg.adstock, cfg.saturation, prep.max_lag, cfg.trend, cfg.nonneg_baseline,
                    prep.n_train, g, c, prep.fourier.shape[1], prep.events.shape[2],
-                   prep.controls.shape[2], cfg.pooling)  # fmt: skip
+                   prep.controls.shape[2], cfg.pooling,
+                   multiplicative=cfg.baseline == "multiplicative")  # fmt: skip
 
 
 def geo_arrays(cfg: MMMConfig, prep: GeoPrepared) -> dict[str, jax.Array]:
@@ -134,7 +140,7 @@ def constrain(spec: GeoSpec, u: jax.Array, a: dict) -> tuple[dict[str, jax.Array
             if name == "theta":
                 x = x * (spec.max_lag / 2)
                 logjac = logjac + size * np.log(spec.max_lag / 2)
-        elif name in _IDENTITY or (name == "intercept" and not spec.nonneg_baseline):
+        elif name in _IDENTITY or (name == "intercept" and not log_intercept(spec)):
             x = v
         else:  # log transform
             x = jnp.exp(v)
@@ -170,7 +176,7 @@ def log_prior(spec: GeoSpec, p: dict[str, jax.Array], a: dict[str, jax.Array]) -
             else:
                 lp = lp + _normal(x, a["iroas_mu"], a["iroas_sigma"])
         elif name == "intercept":
-            if spec.nonneg_baseline:
+            if log_intercept(spec):
                 lx = jnp.log(x)
                 lp = lp + _normal(lx, float(np.log(0.6)), 0.6) - jnp.sum(lx)
             else:
@@ -213,7 +219,7 @@ def components(spec: GeoSpec, p: dict, a: dict, s: jax.Array | None = None) -> d
     if spec.n_events:
         lin = lin + a["events"] @ p["events"]
     b0 = p["intercept"][:, None]
-    baseline = b0 * jnp.exp(lin) if spec.nonneg_baseline else b0 + lin
+    baseline = baseline_of(spec, b0, lin)
     controls = a["z"] @ p["gamma"] if spec.n_controls else jnp.zeros_like(baseline)
     return {"baseline": baseline, "controls": controls, "media": media,
             "mu": baseline + controls + media.sum(axis=2)}  # fmt: skip

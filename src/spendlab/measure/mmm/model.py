@@ -52,6 +52,7 @@ class Spec(NamedTuple):
     n_fourier: int = 0
     n_events: int = 0
     n_controls: int = 0
+    multiplicative: bool = False
 
 
 def lognormal_from_moments(mean: float, sd: float) -> tuple[float, float]:
@@ -97,7 +98,7 @@ def model_arrays(cfg: MMMConfig, prep: Prepared) -> dict[str, jax.Array]:
 def spec_of(cfg: MMMConfig, prep: Prepared) -> Spec:
     return Spec(cfg.adstock, cfg.saturation, prep.max_lag, cfg.trend, cfg.nonneg_baseline,
                 prep.n_train, prep.x.shape[1], prep.fourier.shape[1], prep.events.shape[1],
-                prep.controls.shape[1])  # fmt: skip
+                prep.controls.shape[1], cfg.baseline == "multiplicative")  # fmt: skip
 
 
 def media_params(p: dict[str, jax.Array]) -> tuple[dict, dict]:
@@ -127,10 +128,29 @@ def components(
         lin = lin + a["fourier"] @ p["fourier"]
     if a["events"].shape[1]:
         lin = lin + a["events"] @ p["events"]
-    baseline = p["intercept"] * jnp.exp(lin) if spec.nonneg_baseline else p["intercept"] + lin
+    baseline = baseline_of(spec, p["intercept"], lin)
     controls = a["z"] @ p["gamma"] if a["z"].shape[1] else jnp.zeros_like(baseline)
     return {"baseline": baseline, "controls": controls, "media": media,
             "mu": baseline + controls + media.sum(axis=1)}  # fmt: skip
+
+
+FLOOR = 0.01  # smooth floor of the additive baseline, internal scale (target / its mean)
+
+
+def baseline_of(spec: Any, b0: jax.Array, lin: jax.Array) -> jax.Array:
+    """The baseline from its level ``b0`` and linear part ``lin`` (trend, seasonality, events):
+    ``b0 * exp(lin)`` (multiplicative) or ``b0 + lin`` (additive), the latter kept non-negative
+    by a smooth floor ``FLOOR * softplus((b0 + lin) / FLOOR)`` when ``nonneg_baseline`` (equal to
+    ``b0 + lin`` within 1e-4 of the target's mean wherever that is above 0.1)."""
+    if spec.multiplicative:
+        return b0 * jnp.exp(lin) if spec.nonneg_baseline else b0 + lin
+    add = b0 + lin
+    return FLOOR * jax.nn.softplus(add / FLOOR) if spec.nonneg_baseline else add
+
+
+def log_intercept(spec: Any) -> bool:
+    """Whether the intercept lives on the log scale (positive; the multiplicative baseline)."""
+    return bool(spec.multiplicative and spec.nonneg_baseline)
 
 
 # ------------------------------------------------------------------------------ parameter vector
@@ -188,7 +208,7 @@ def constrain(spec: Spec, u: jax.Array) -> tuple[dict[str, jax.Array], jax.Array
                 x = x * (spec.max_lag / 2)
                 logjac = logjac + size * np.log(spec.max_lag / 2)
         elif name in ("fourier", "events", "gamma", "trend") or (
-            name == "intercept" and not spec.nonneg_baseline
+            name == "intercept" and not log_intercept(spec)
         ):
             x = v
         else:  # log transform
@@ -212,7 +232,7 @@ def log_prior(spec: Spec, p: dict[str, jax.Array], a: dict[str, jax.Array]) -> j
         elif (
             name in _LOGNORMAL
             or name in ("scale", "iroas")
-            or (name == "intercept" and spec.nonneg_baseline)
+            or (name == "intercept" and log_intercept(spec))
         ):
             if name == "scale":
                 m, s = float(np.log(spec.max_lag / 4)), 0.5
@@ -278,7 +298,7 @@ def prior_start(spec: Any, blocks: Any, size: int, own: dict[str, Any]) -> jax.A
         elif name in _LOGNORMAL:
             v = _LOGNORMAL[name][0]
         elif name == "intercept":
-            v = np.log(0.6) if spec.nonneg_baseline else 0.6
+            v = np.log(0.6) if log_intercept(spec) else 0.6
         elif name == "sigma":
             v = np.log(0.1)
         else:
