@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from spendlab.data.schema import AD_PERFORMANCE
+from spendlab.errors import ConfigError
 
 if TYPE_CHECKING:
     from spendlab.simulate.simulation import Market
@@ -120,10 +122,6 @@ def lift_tests(
     order) and ``standard_error = se_rel x true``. ``MMMConfig(lift_tests=...)`` takes the dicts
     as they are.
     """
-    import numpy as np
-
-    from spendlab.errors import ConfigError
-
     chan = market.catalog.table["channel"].to_numpy()
     if channel not in set(chan):
         raise ConfigError(
