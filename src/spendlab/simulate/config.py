@@ -34,6 +34,7 @@ STREAMS: dict[str, int] = {
     "geos": 13,
     "geo_scale": 14,
     "flighting": 15,
+    "demand": 16,
 }
 
 
@@ -118,6 +119,7 @@ class SimConfig:
     hill_share: float = 0.6  # share of campaigns with Hill saturation (rest: logistic)
     max_lag: int = 14  # kernel length of the delayed adstock, days
     confounding: float = 0.3  # 0..1: how much spend follows the baseline's seasonality
+    demand_shocks: float = 0.0  # sd per year of an unobserved log-demand random walk (0 = none)
     flighting: bool = False  # channel-wide flights: budget steps, seasonal budgets, dark weeks
     media_share: float = 0.3  # target share of revenue driven by media (sets the baseline level)
     budget: float | None = None  # daily budget for the optimal allocation (default: actual mean)
@@ -201,6 +203,11 @@ def _check(cfg: SimConfig) -> None:
     for name in ("confounding", "geometric_share", "hill_share", "holdout_fraction"):
         if not 0 <= getattr(cfg, name) <= 1:
             raise ConfigError(f"{name} must be between 0 and 1, got {getattr(cfg, name)}")
+    if not 0 <= cfg.demand_shocks <= 1:
+        raise ConfigError(
+            f"demand_shocks must be between 0 and 1 (sd per year of log-demand, e.g. 0.2), "
+            f"got {cfg.demand_shocks}"
+        )
     if not 0 < cfg.media_share < 1:
         raise ConfigError(f"media_share must be in (0, 1), got {cfg.media_share}")
     if cfg.trend not in ("linear", "piecewise"):

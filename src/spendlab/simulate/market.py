@@ -1,7 +1,13 @@
-"""The outcome: baseline (trend, seasonality, holidays) + controls + media + noise, per geo.
+"""The outcome: baseline (trend, seasonality, holidays, demand) + controls + media + noise, per geo.
 
 Every component is recorded as a ``(geos, days)`` array, and the outcome is their sum, so
 ``baseline + controls + sum(contributions) + noise == outcome`` holds exactly (to float rounding).
+
+``demand`` is the effect of unobserved demand shocks (``SimConfig.demand_shocks``): the baseline
+``level x (trend + seasonality + holidays)`` is multiplied by ``exp(d[t])``, where ``d`` is a
+smooth log-demand path no column of the data reveals; the ``demand`` component is the difference,
+``level x (trend + seasonality + holidays) x (exp(d) - 1)``, exactly zero when ``demand_shocks``
+is 0.
 """
 
 from __future__ import annotations
@@ -28,11 +34,36 @@ class BaselineShape:
     holiday_indicator: np.ndarray
     events: list[dict]
     params: dict = field(default_factory=dict)
+    demand: np.ndarray | None = None  # unobserved log-demand path (None: no demand shocks)
 
     @property
     def season_index(self) -> np.ndarray:
-        """Relative deviation from the trend that spend follows when confounded."""
-        return self.yearly + self.holidays
+        """Relative deviation from the trend that spend follows when confounded: yearly
+        seasonality + holidays, + ``exp(demand) - 1`` with demand shocks (the unobserved part)."""
+        if self.demand is None:
+            return self.yearly + self.holidays
+        return self.yearly + self.holidays + np.expm1(self.demand)
+
+
+#: Length of the centred moving average that smooths the demand random walk, days.
+DEMAND_SMOOTHING_DAYS = 28
+
+
+def demand_path(cfg: SimConfig) -> np.ndarray | None:
+    """The unobserved log-demand path ``d[t]`` (None when ``cfg.demand_shocks`` is 0).
+
+    A Gaussian random walk whose change over 365 days has standard deviation
+    ``cfg.demand_shocks`` (daily steps ``N(0, demand_shocks^2 / 365)``), smoothed by a 28-day
+    moving average (shocks build up over weeks, not overnight) and centred to mean 0 over the
+    period. It draws from its own stream (``"demand"``), so no other draw changes.
+    """
+    if cfg.demand_shocks == 0:
+        return None
+    rng = cfg.rng("demand")
+    n = DEMAND_SMOOTHING_DAYS
+    walk = np.cumsum(rng.normal(0.0, cfg.demand_shocks / np.sqrt(365.0), cfg.days + n - 1))
+    path = np.convolve(walk, np.full(n, 1.0 / n), mode="valid")
+    return path - path.mean()
 
 
 def baseline_shape(cfg: SimConfig) -> BaselineShape:
@@ -80,7 +111,16 @@ def baseline_shape(cfg: SimConfig) -> BaselineShape:
         "yearly_fourier": {"order": 3, "sin_cos": yc.tolist(), "period_days": 365.25,
                            "phase": "day of year, 0 = 1 January"},
     }  # fmt: skip
-    return BaselineShape(trend, np.asarray(weekly), np.asarray(yearly), hol, ind, events, params)
+    if cfg.demand_shocks > 0:
+        params["demand"] = {
+            "shocks_sd_per_year": cfg.demand_shocks,
+            "smoothing_days": DEMAND_SMOOTHING_DAYS,
+            "formula": "baseline = level * (trend + seasonality + holidays) * exp(d[t]), "
+            "d a smoothed random walk with mean 0; the demand component (truth_daily.csv) is "
+            "level * (trend + seasonality + holidays) * (exp(d) - 1)",
+        }
+    return BaselineShape(trend, np.asarray(weekly), np.asarray(yearly), hol, ind, events, params,
+                         demand_path(cfg))  # fmt: skip
 
 
 @dataclass
@@ -98,10 +138,11 @@ class Outcome:
     media: np.ndarray  # sum of campaign contributions landing in each geo
     noise: np.ndarray
     noise_sd: np.ndarray
+    demand: np.ndarray  # effect of the unobserved demand shocks (zeros without them)
 
     @property
     def baseline(self) -> np.ndarray:
-        return self.trend + self.seasonality + self.holidays
+        return self.trend + self.seasonality + self.holidays + self.demand
 
     @property
     def controls_total(self) -> np.ndarray:
@@ -182,16 +223,24 @@ def build_outcome(
     rng_noise = cfg.rng("noise")
     noise_sd = cfg.noise * level * rng_noise.lognormal(0.0, 0.2, len(geos))
     noise = rng_noise.normal(0.0, 1.0, (len(geos), days)) * noise_sd[:, None]
+    trend = L * shape.trend[None, :]
+    seasonality = L * (shape.weekly + shape.yearly)[None, :]
+    holidays = L * shape.holidays[None, :]
+    if shape.demand is None:
+        demand = np.zeros_like(trend)
+    else:
+        demand = (trend + seasonality + holidays) * np.expm1(shape.demand)[None, :]
     return Outcome(
         geos=geos,
         level=level,
-        trend=L * shape.trend[None, :],
-        seasonality=L * (shape.weekly + shape.yearly)[None, :],
-        holidays=L * shape.holidays[None, :],
+        trend=trend,
+        seasonality=seasonality,
+        holidays=holidays,
         controls=effects,
         control_values=values,
         control_params=params,
         media=media_by_geo,
         noise=noise,
         noise_sd=noise_sd,
+        demand=demand,
     )

@@ -120,13 +120,14 @@ class Market:
 
     # -- analysis helpers ------------------------------------------------------------------
     def components(self) -> pd.DataFrame:
-        """Daily outcome components per geo: ``baseline = trend + seasonality + holidays``,
-        one column per control effect, ``controls``, ``media`` (sum of contributions), one
+        """Daily outcome components per geo: ``baseline = trend + seasonality + holidays +
+        demand`` (``demand``: the unobserved demand shocks' effect, zero without them), one
+        column per control effect, ``controls``, ``media`` (sum of contributions), one
         ``media_<spec>`` column per channel spec, ``noise`` and ``revenue`` (their sum)."""
         o = self.outcome
         cols: dict[str, np.ndarray] = {
             "trend": o.trend, "seasonality": o.seasonality, "holidays": o.holidays,
-            "baseline": o.baseline,
+            "demand": o.demand, "baseline": o.baseline,
         }  # fmt: skip
         cols |= {f"control_{k}": v for k, v in o.controls.items()}
         cols |= {"controls": o.controls_total, "media": o.media}

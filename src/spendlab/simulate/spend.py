@@ -3,9 +3,11 @@
 ``spend[c, t] = base[c] x trend x weekly pattern x flights/pauses x budget changes x launch/stop
 x confounding x noise``, rounded to cents. With ``confounding = k`` spend is multiplied by
 ``max(0.1, 1 + 1.5 k season_index[t])`` where ``season_index`` is the baseline's yearly
-seasonality + holidays relative to its level: spend rises when demand rises anyway, the trap an MMM
-must calibrate away. The geo test multiplies the spend of its campaigns by ``1 + lift`` inside the
-test window.
+seasonality + holidays relative to its level, plus ``exp(d[t]) - 1`` for the unobserved demand
+shocks ``d`` (``SimConfig.demand_shocks``): spend rises when demand rises anyway, the trap an MMM
+must calibrate away. Seasonality and holidays an MMM can model (Fourier terms, event columns); the
+demand shocks it cannot, which is what makes lift-test calibration necessary. The geo test
+multiplies the spend of its campaigns by ``1 + lift`` inside the test window.
 
 With ``cfg.flighting`` every campaign of a channel also follows its channel's plan (what marketers
 do, and what makes channels identifiable in an MMM): budget steps (a new log-normal level,

@@ -108,6 +108,7 @@ def build_truth(m: Market) -> dict:
         "trend": float(o.trend.sum()),
         "seasonality": float(o.seasonality.sum()),
         "holidays": float(o.holidays.sum()),
+        "demand": float(o.demand.sum()),
         "controls": float(o.controls_total.sum()),
         "media": float(o.media.sum()),
         "noise": float(o.noise.sum()),
@@ -136,7 +137,8 @@ def build_truth(m: Market) -> dict:
         },  # fmt: skip
         "aov": cfg.aov,
         "identity": "revenue = baseline + controls + media + noise; "
-        "baseline = trend + seasonality + holidays (per geo and day, see truth_daily.csv)",
+        "baseline = trend + seasonality + holidays + demand (per geo and day, see "
+        "truth_daily.csv; demand is 0 without demand shocks)",
         "totals": totals,
         "baseline": {
             "total": totals["baseline"],
@@ -157,6 +159,7 @@ def build_truth(m: Market) -> dict:
         "experiments": m.experiments,
         "crm": m.crm.truth,
         "confounding": cfg.confounding,
+        "demand_shocks": cfg.demand_shocks,
         "files": {
             "truth_daily.csv": "date, geo and every outcome component",
             "truth_campaign_daily.csv": "date, campaign_id, spend, true contribution, "

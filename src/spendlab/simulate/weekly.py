@@ -1,12 +1,16 @@
-"""Weekly aggregation of a simulated market (weeks start on Monday), for weekly MMM tests."""
+"""Weekly aggregation of a simulated market (weeks start on Monday), for weekly MMM tests, and
+lift tests measured on it (:func:`lift_tests`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from spendlab.data.schema import AD_PERFORMANCE
+from spendlab.errors import ConfigError
 
 if TYPE_CHECKING:
     from spendlab.simulate.simulation import Market
@@ -97,3 +101,59 @@ def mmm_weekly(market: Market) -> tuple[pd.DataFrame, dict[str, dict[str, float]
 def event_columns(df: pd.DataFrame) -> tuple[str, ...]:
     """The per-event columns (``event_<name>``) of an :func:`mmm_weekly` frame."""
     return tuple(c for c in df.columns if c.startswith("event_"))
+
+
+def lift_tests(
+    market: Market,
+    channel: str,
+    windows: Sequence[tuple[str, str]],
+    se_rel: float = 0.07,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Lift tests of one media ``channel`` as an experiment would report them, for calibrating an
+    MMM: one dict per ``(start, end)`` window (inclusive ISO dates; align them to whole weeks,
+    Monday..Sunday, for a weekly model) with ``channel``, ``start``, ``end``, ``incremental`` and
+    ``standard_error`` (the fields of ``spendlab.measure.mmm.LiftTest``).
+
+    The truth is the channel's contribution summed over the window's days (every campaign whose
+    ``channel`` it is, all geos): what the channel's spend adds in the window, carry-over from
+    earlier spend included, which is the quantity an MMM's lift likelihood compares with. The
+    measurement is ``true x (1 + se_rel x N(0, 1))`` (a ``default_rng(seed)`` draw per window, in
+    order) and ``standard_error = se_rel x true``. ``MMMConfig(lift_tests=...)`` takes the dicts
+    as they are.
+    """
+    chan = market.catalog.table["channel"].to_numpy()
+    if channel not in set(chan):
+        raise ConfigError(
+            f"no campaigns of channel {channel!r}; channels: {', '.join(dict.fromkeys(chan))}"
+        )
+    if not se_rel > 0:
+        raise ConfigError(f"se_rel must be > 0 (relative standard error, e.g. 0.07), got {se_rel}")
+    daily = market.contributions[chan == channel].sum(axis=0)
+    days = market.dates
+    rng = np.random.default_rng(seed)
+    out = []
+    for start, end in windows:
+        lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+        inside = (days >= lo) & (days <= hi)
+        if hi < lo or not inside.any():
+            raise ConfigError(
+                f"lift window {start}..{end} is empty or outside the market "
+                f"({days[0].date()}..{days[-1].date()}); give start <= end inside it"
+            )
+        true = float(daily[inside].sum())
+        if not true > 0:
+            raise ConfigError(
+                f"channel {channel!r} has no effect in {start}..{end} (dark or not running); "
+                "pick a window where it spends"
+            )
+        out.append(
+            {
+                "channel": channel,
+                "start": str(lo.date()),
+                "end": str(hi.date()),
+                "incremental": true * (1.0 + se_rel * float(rng.standard_normal())),
+                "standard_error": se_rel * true,
+            }
+        )
+    return out
