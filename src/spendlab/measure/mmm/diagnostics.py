@@ -45,7 +45,9 @@ def rhat_ess(x: np.ndarray) -> tuple[float, float, float]:
     return rhat, bulk, tail
 
 
-def convergence(samples: dict[str, np.ndarray], divergences: int, method: str) -> dict:
+def convergence(
+    samples: dict[str, np.ndarray], divergences: int, method: str, restarted: int = 0
+) -> dict:
     """R-hat, bulk and tail ESS over every latent parameter (samples shaped (chains, draws, ...)).
 
     Fast mode draws independent samples from an approximation: R-hat is not defined (None) and
@@ -74,6 +76,7 @@ def convergence(samples: dict[str, np.ndarray], divergences: int, method: str) -
         "ess_tail_min": extreme(arr[:, 2], np.min),
         "divergences": int(divergences),
         "method": method,
+        "restarted_chains": int(restarted),
     }
 
 
@@ -119,6 +122,12 @@ def health_card(diag: dict, fit: dict, holdout: dict, baseline_min: float) -> pd
     st = "PASS" if div == 0 else ("REVIEW" if div <= 5 else "FAIL")
     add("divergences", st, div,
         "ok" if div == 0 else "raise target_accept or simplify")  # fmt: skip
+    moved = int(diag.get("restarted_chains") or 0)
+    if moved:
+        add("stuck_chains", "REVIEW", moved,
+            "a chain sat far below the others at the end of warm-up (often a saturated "
+            "always-on channel standing in for the baseline) and was restarted from the best "
+            "chain: check that channel's curve, or set an iroas_prior for it")  # fmt: skip
     r2 = fit.get("r2")
     st = "PASS" if r2 is not None and r2 >= 0.8 else ("REVIEW" if r2 and r2 >= 0.5 else "FAIL")
     add("in_sample_r2", st, r2,

@@ -59,7 +59,7 @@ class MMM:
 
     def _set(self, df, prep: Prepared, samples, method, divergences, seconds, info=None) -> None:
         """Fitted state; ``info``: sampler details (NUTS: gradient evaluations, mean tree steps;
-        fast: the Pareto k of the Laplace draws), empty for runs loaded from disk."""
+        fast: the Pareto k of the Laplace draws), saved with the run and reloaded with it."""
         self.data_ = df.reset_index(drop=True)
         self.prep_ = prep
         self.spec_ = spec_of(self.config, prep)
@@ -67,8 +67,9 @@ class MMM:
         self.samples_ = samples
         self.method_ = method
         self.fit_seconds_ = float(seconds)
-        self.diagnostics_ = convergence(samples, divergences, method)
         self.inference_info_ = dict(info or {})
+        restarted = len(self.inference_info_.get("restarted_chains") or ())
+        self.diagnostics_ = convergence(samples, divergences, method, restarted)
 
     def _check(self) -> None:
         if not hasattr(self, "samples_"):

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -109,7 +110,7 @@ def _nuts_fns(spec: Spec, warmup: int, target_accept: float, max_tree_depth: int
     def step(state, a):
         def one(s, _):
             s = jax.vmap(lambda st: sample_kernel(st, model_args=(a,)))(s)
-            return s, (s.z, s.diverging, s.num_steps)
+            return s, (s.z, s.diverging, s.num_steps, s.potential_energy)
 
         return jax.lax.scan(one, state, None, length=CHUNK)
 
@@ -252,9 +253,10 @@ def run_nuts(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
 
     step = _compiled("nuts_step", step_fn, (state, arrays), static, parallel, (0, None),
                      trace_init)  # fmt: skip
-    total = cfg.warmup + cfg.draws
-    zs, divs, steps = [], [], []
-    chunks = range(-(-total // CHUNK))
+    n_warm = -(-cfg.warmup // CHUNK)  # warm-up chunks: draws past ``warmup`` in the last one
+    first = n_warm * CHUNK  # are discarded too (adaptation has ended there)
+    zs, divs, steps, pes = [], [], [], []
+    chunks = range(n_warm + -(-cfg.draws // CHUNK))
     if cfg.progress_bar:
         try:
             from tqdm.auto import tqdm  # installed with numpyro
@@ -262,24 +264,62 @@ def run_nuts(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
             chunks = tqdm(chunks, desc=f"NUTS, {cfg.chains} chains ({CHUNK} iterations a step)")
         except ImportError:
             pass
-    for _ in chunks:
-        state, (z, d, n) = step(state, arrays)
-        z, d, n = (np.asarray(v) for v in (z, d, n))
+    restarted: list[dict] = []
+    for i in chunks:
+        state, out = step(state, arrays)
+        out = tuple(np.asarray(v) for v in out)
         if parallel:  # (devices, CHUNK, per device, ...) -> (CHUNK, chains, ...)
-            z, d, n = (np.swapaxes(v, 0, 1).reshape((CHUNK, cfg.chains) + v.shape[3:])
-                       for v in (z, d, n))  # fmt: skip
-        zs.append(z)
-        divs.append(d)
-        steps.append(n)
-    z = np.concatenate(zs)[cfg.warmup : total]  # (draws, chains, D)
-    div = int(np.concatenate(divs)[cfg.warmup : total].sum())
+            out = tuple(np.swapaxes(v, 0, 1).reshape((CHUNK, cfg.chains) + v.shape[3:])
+                        for v in out)  # fmt: skip
+        for acc, v in zip((zs, divs, steps, pes), out, strict=True):
+            acc.append(v)
+        if i == n_warm - 1 and cfg.chains > 1:
+            state, restarted = restart_stuck_chains(state, np.concatenate(pes)[-100:], ndev)
+    z = np.concatenate(zs)[first : first + cfg.draws]  # (draws, chains, D)
+    div = int(np.concatenate(divs)[first : first + cfg.draws].sum())
     n_steps = np.concatenate(steps)
     u = np.swapaxes(z, 0, 1)  # (chains, draws, D)
     samples = draws_from_unconstrained(spec, u, arrays)
     info = {"grad_evals": int(n_steps.sum()), "mean_tree_steps": float(n_steps.mean()),
-            "mean_tree_steps_sampling": float(n_steps[cfg.warmup : total].mean()),
-            "devices": ndev}  # fmt: skip
+            "mean_tree_steps_sampling": float(n_steps[first:].mean()), "devices": ndev,
+            "restarted_chains": restarted}  # fmt: skip
     return InferenceResult(samples, div, "nuts", time.perf_counter() - t0, info)
+
+
+def stuck_chains(pe: np.ndarray, dim: int) -> list[dict]:
+    """Chains whose potential energy (negative log density) over the end of warm-up, ``pe``
+    ``(iterations, chains)``, sits far above the best chain's: median gap above ``max(20, dim)``
+    nats, where a chain sampling the same mode differs by a few (its energy fluctuates with sd
+    about ``sqrt(dim / 2)``). Such a chain is in a region with a posterior density at least e^20
+    times lower (typically a saturated always-on channel standing in for the intercept), which
+    carries no posterior mass worth sampling; it would not leave it in any practical run."""
+    med = np.median(pe, axis=0)
+    best = int(np.argmin(med))
+    cut = max(20.0, float(dim))
+    return [{"chain": int(c), "from_chain": best, "gap": float(med[c] - med[best])}
+            for c in range(pe.shape[1]) if med[c] - med[best] > cut]  # fmt: skip
+
+
+def restart_stuck_chains(state, pe: np.ndarray, ndev: int) -> tuple[Any, list[dict]]:
+    """At the end of warm-up, move each stuck chain (:func:`stuck_chains`) to the best chain's
+    position and adapted step size and metric, keeping its own random key, so it samples the
+    posterior's bulk from there. Returns the new state and what was moved (reported in
+    ``info["restarted_chains"]`` and on the model-health card)."""
+    dim = int(np.prod(np.shape(state.z)[2 if ndev > 1 else 1 :]))
+    moved = stuck_chains(pe, dim)
+    if not moved:
+        return state, []
+    lead = 2 if ndev > 1 else 1
+
+    def fix(x):
+        x = np.asarray(x)
+        flat = x.reshape((-1,) + x.shape[lead:]).copy()
+        for m in moved:
+            flat[m["chain"]] = flat[m["from_chain"]]
+        return flat.reshape(x.shape)
+
+    new = jax.tree_util.tree_map(fix, state)
+    return new._replace(rng_key=state.rng_key), moved
 
 
 # ------------------------------------------------------------------------------------- MAP

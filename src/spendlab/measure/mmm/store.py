@@ -67,6 +67,7 @@ def save_run(model: Any, run_dir: str | Path) -> Path:
         "method": model.method_,
         "fit_seconds": model.fit_seconds_,
         "diagnostics": model.diagnostics_,
+        "inference_info": getattr(model, "inference_info_", {}),
         "rows": len(model.data_),
     }
     (run / "run.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -94,7 +95,7 @@ def load_run(cls: type, run_dir: str | Path) -> Any:
         samples = {k: npz[k] for k in npz.files}
     model = cls(cfg)
     model._set(df, prep, samples, meta["method"], meta["diagnostics"]["divergences"],
-               meta["fit_seconds"])  # fmt: skip
+               meta["fit_seconds"], meta.get("inference_info"))  # fmt: skip
     return model
 
 
