@@ -1,6 +1,7 @@
 """Geo-level hierarchical MMM: recovery on a synthetic geo panel drawn from the model's family
 with known per-geo iROAS, the effect of partial pooling (measured against each geo on its own),
-bad input, and a smoke fit on Meridian's public geo data."""
+bad input, a smoke fit on Meridian's public geo data, and the outputs: runs saved and reloaded
+without refitting, counterfactuals and predictions per geo and in total."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spendlab.errors import DataError
+from spendlab.errors import ConfigError, DataError
 from spendlab.measure.mmm import MMM, MMMConfig
+from spendlab.measure.mmm.geo_estimator import GeoMMM
 
 CHANNELS = ("search", "social", "tv")
 
@@ -226,11 +228,47 @@ def test_cli_fit_geo_json(tmp_path):
     args = ["mmm", "fit", str(csv), "--date", "date", "--target", "revenue", "--channel",
             "search", "--channel", "social", "--channel", "tv", "--fast", "--draws", "50",
             "--yearly-order", "1", "--geo", "geo", "--json"]  # fmt: skip
-    res = CliRunner().invoke(app, args)
+    run = tmp_path / "run"
+    res = CliRunner().invoke(app, [*args, "--out", str(run)])
     assert res.exit_code == 0, res.output
     payload = json.loads(res.stdout)
     assert payload["level"] == "geo" and sorted(payload["geos"]) == ["G00", "G01", "G02", "G03"]
     assert set(payload["geos"]["G01"]["tv"]["iroas"]) == {"mean", "lo", "hi"}
     assert payload["channels"]["search"]["iroas"]["mean"] > 0
+    assert Path(payload["run"]) == run.resolve() and (run / "posterior.npz").exists()
+    # the saved run reloads as a geo model and its one-page report is written without refitting
+    png = tmp_path / "report.png"
+    res = CliRunner().invoke(app, ["mmm", "report", str(run), "--out", str(png), "--json"])
+    assert res.exit_code == 0, res.output
+    assert png.stat().st_size > 10_000 and json.loads(res.stdout)["report"] == str(png.resolve())
     res = CliRunner().invoke(app, [*args[:-3], "--geo", "region", "--json"])
     assert res.exit_code != 0 and "geo column 'region' not in the data" in res.output
+
+
+# ---------------------------------------------------------------------------------- outputs
+def _same_json(a: dict, b: dict) -> bool:
+    import json
+
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def test_geo_run_saved_and_reloaded_without_refitting(fits, tmp_path):
+    pooled, alone = fits
+    for model, folder in ((pooled, tmp_path / "pooled"), (alone, tmp_path / "alone")):
+        model.save(folder)
+        assert {p.name for p in folder.iterdir()} >= {"config.json", "run.json", "data.csv",
+                                                      "posterior.npz"}  # fmt: skip
+        back = MMM.load(folder)
+        assert isinstance(back, GeoMMM) and back.geos == model.geos
+        assert back.prep_.data_hash == model.prep_.data_hash
+        assert _same_json(back.to_json(), model.to_json())
+        pd.testing.assert_frame_equal(back.geo_summary(), model.geo_summary())
+    # the empirical-Bayes pooling scale of the fast fit comes back with the draws
+    assert back.spec_.tau_fixed is False and MMM.load(tmp_path / "pooled").spec_.tau_fixed
+    # an edited data file is refused (the data hash no longer matches)
+    data = tmp_path / "pooled" / "data.csv"
+    edited = pd.read_csv(data)
+    edited.loc[3, "revenue"] += 1.0
+    edited.to_csv(data, index=False)
+    with pytest.raises(ConfigError, match="does not match the run's data hash"):
+        MMM.load(tmp_path / "pooled")

@@ -34,6 +34,8 @@ class GeoPrepared:
     y: np.ndarray  # (G, T) data units
     y_scale: np.ndarray  # (G,)
     controls: np.ndarray  # (G, T, K) standardised over all rows
+    control_mean: np.ndarray  # (K,) of the raw controls over all rows (for predict)
+    control_sd: np.ndarray  # (K,)
     events: np.ndarray  # (G, T, E)
     fourier: np.ndarray  # (T, F)
     t: np.ndarray  # (T,)
@@ -170,6 +172,8 @@ def prepare_geo(df: pd.DataFrame, cfg: MMMConfig) -> GeoPrepared:
         y=y,
         y_scale=y_scale,
         controls=(ctrl - c_mean) / np.where(c_sd == 0, 1.0, c_sd),
+        control_mean=c_mean,
+        control_sd=c_sd,
         events=events,
         fourier=fourier_terms(dates, step, cfg),
         t=((dates - dates[0]).days.to_numpy() / t_span).astype(float),

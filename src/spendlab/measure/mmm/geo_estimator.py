@@ -68,18 +68,32 @@ class GeoMMM(MMM):
         prep = prepare_geo(df, cfg)
         spec, arrays = geo_spec_of(cfg, prep), geo_arrays(cfg, prep)
         if cfg.fast:
-            spec, arrays, res = run_geo_fast(spec, arrays, cfg)
+            _, _, res = run_geo_fast(spec, arrays, cfg)
         else:
             res = run_nuts(spec, arrays, cfg)
+        self._set(df, prep, res.samples, res.method, res.divergences, res.seconds, res.info)
+        return self
+
+    def _set(self, df, prep, samples, method, divergences, seconds, info=None) -> None:
+        """Fitted state (from ``fit`` or from a saved run: ``MMM.load``). Fast pooled runs keep
+        their empirical-Bayes ``tau_c`` in the draws (``iroas_tau``, constant), so a reloaded run
+        rebuilds the same spec and arrays."""
+        cfg = self.config
+        spec, arrays = geo_spec_of(cfg, prep), geo_arrays(cfg, prep)
+        info = dict(info or {})
+        if method != "nuts" and spec.pooling:
+            tau = np.asarray(samples["iroas_tau"])[0, 0]
+            spec = spec._replace(tau_fixed=True)
+            arrays = {**arrays, "iroas_tau": jnp.asarray(tau, dtype=jnp.float32)}
+            info.setdefault("tau_empirical_bayes", tau.tolist())
         self.data_ = df.reset_index(drop=True)
         self.prep_: GeoPrepared = prep
         self.spec_, self.arrays_ = spec, arrays
-        self.samples_ = res.samples
-        self.method_ = res.method
-        self.fit_seconds_ = float(res.seconds)
-        self.diagnostics_ = convergence(res.samples, res.divergences, res.method)
-        self.inference_info_ = dict(res.info or {})
-        return self
+        self.samples_ = samples
+        self.method_ = method
+        self.fit_seconds_ = float(seconds)
+        self.diagnostics_ = convergence(samples, divergences, method)
+        self.inference_info_ = info
 
     @property
     def geos(self) -> tuple[str, ...]:
@@ -276,6 +290,3 @@ class GeoMMM(MMM):
         if "tau_empirical_bayes" in self.inference_info_:
             out["tau_empirical_bayes"] = self.inference_info_["tau_empirical_bayes"]
         return out
-
-    def save(self, run_dir) -> Any:
-        raise ConfigError("saving geo runs is not supported yet; use to_json() for the results")
