@@ -272,3 +272,29 @@ def test_geo_run_saved_and_reloaded_without_refitting(fits, tmp_path):
     edited.to_csv(data, index=False)
     with pytest.raises(ConfigError, match="does not match the run's data hash"):
         MMM.load(tmp_path / "pooled")
+
+
+def test_geo_counterfactual_per_geo_and_national(fits):
+    from spendlab.measure.mmm.geo_estimator import NATIONAL
+
+    pooled, _ = fits
+    contrib = pooled.contributions()
+    fitted = pooled.fitted()
+    for ch in ("search", "tv"):
+        cf = pooled.counterfactual(ch)
+        assert list(cf["geo"].unique()) == [*pooled.geos, NATIONAL]
+        nat = cf[cf.geo == NATIONAL].reset_index(drop=True)
+        per_geo = cf[cf.geo != NATIONAL].groupby("date", sort=True)["difference_mean"].sum()
+        # media is additive: what the channel caused is its contribution, per period and summed
+        mine = contrib[contrib.component == ch]["mean"].to_numpy()
+        np.testing.assert_allclose(nat["difference_mean"], mine, rtol=1e-4, atol=1e-6)
+        assert nat["difference_mean"].sum() == pytest.approx(mine.sum(), rel=1e-5)
+        np.testing.assert_allclose(per_geo.to_numpy(), nat["difference_mean"], rtol=1e-4)
+        np.testing.assert_allclose(nat["fitted"], fitted["mean"], rtol=1e-5)
+        np.testing.assert_allclose(nat["fitted"] - nat["without"], nat["difference_mean"],
+                                   rtol=1e-4, atol=1e-3)  # fmt: skip
+        assert (cf["difference_lo"] <= cf["difference_mean"] + 1e-9).all()
+        assert (cf["difference_mean"] <= cf["difference_hi"] + 1e-9).all()
+        assert (nat["difference_mean"] >= 0).all() and nat["difference_mean"].sum() > 0
+    with pytest.raises(ConfigError, match="'radio' is not a channel"):
+        pooled.counterfactual("radio")

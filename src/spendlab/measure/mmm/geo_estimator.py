@@ -33,6 +33,7 @@ from spendlab.measure.mmm.inference import InferenceResult, run_fast, run_nuts
 from spendlab.measure.mmm.model import media_params
 
 TAU_FLOOR = 0.05
+NATIONAL = "(national)"  # the ``geo`` label of the rows summed over geos
 
 
 @partial(jax.jit, static_argnums=0)
@@ -270,7 +271,31 @@ class GeoMMM(MMM):
         return pd.concat(frames, ignore_index=True)
 
     def counterfactual(self, channel: str) -> pd.DataFrame:
-        raise ConfigError("counterfactual is not available for geo models yet; fit without --geo")
+        """What if ``channel`` had been off, per geo and in total: ``date``, ``geo`` (each geo,
+        then ``NATIONAL`` for the sum over geos), ``fitted`` (mean), ``without`` (mean),
+        ``difference_mean/lo/hi`` (the outcome the channel caused, per period; intervals of the
+        national rows are of the summed draws)."""
+        self._check()
+        if channel not in self.channels:
+            raise ConfigError(f"{channel!r} is not a channel of this model: {list(self.channels)}")
+        x = self.prep_.x.copy()
+        x[:, :, self.channels.index(channel)] = 0.0
+        mu, mu0 = self._comp()["mu"], self._comp(x)["mu"]  # (S, G, T)
+        frames = []
+        for label, f, f0 in self._levels(mu, mu0):
+            m, lo, hi = self._band(f - f0)
+            frames.append(pd.DataFrame({"date": self.prep_.dates, "geo": label,
+                                        "fitted": f.mean(axis=0), "without": f0.mean(axis=0),
+                                        "difference_mean": m, "difference_lo": lo,
+                                        "difference_hi": hi}))  # fmt: skip
+        return pd.concat(frames, ignore_index=True)
+
+    def _levels(self, *draws: np.ndarray):
+        """``(label, *per-draw series (S, T))`` for each geo of ``(S, G, T)`` draws, then the
+        national sum."""
+        for g, geo in enumerate(self.geos):
+            yield (geo, *(d[:, g] for d in draws))
+        yield (NATIONAL, *(d.sum(axis=1) for d in draws))
 
     def predict(self, future: pd.DataFrame) -> pd.DataFrame:
         raise ConfigError("predict is not available for geo models yet; fit without --geo")
