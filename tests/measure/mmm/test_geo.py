@@ -298,3 +298,52 @@ def test_geo_counterfactual_per_geo_and_national(fits):
         assert (nat["difference_mean"] >= 0).all() and nat["difference_mean"].sum() > 0
     with pytest.raises(ConfigError, match="'radio' is not a channel"):
         pooled.counterfactual("radio")
+
+
+def test_geo_predict_continues_the_series():
+    """A fit on all but the last K weeks predicts them about as well as the holdout fit scores
+    them; more future spend raises the prediction by a positive amount below twice what the
+    channel's future spend contributes; national plans are split over geos."""
+    from spendlab.measure.mmm.geo_estimator import NATIONAL
+
+    k = 8
+    df, _ = geo_panel(geos=8, weeks=104, seed=3)
+    cut = np.sort(df.date.unique())[-k]
+    held = MMM(_cfg(holdout=k)).fit(df)
+    past = MMM(_cfg()).fit(df[df.date < cut])
+    future = df[df.date >= cut].drop(columns="revenue")
+    pred = past.predict(future)
+    assert list(pred["geo"].unique()) == [*past.geos, NATIONAL] and len(pred) == 9 * k
+    rows = pred[pred.geo != NATIONAL].merge(df, on=["date", "geo"])
+    mape = float(np.mean(np.abs(rows.revenue - rows["mean"]) / rows.revenue))
+    ref = held.fit_report()["holdout"]["mape"]
+    assert mape == pytest.approx(ref, rel=0.3, abs=0.005), (mape, ref)
+    assert mape < 0.05
+    nat = pred[pred.geo == NATIONAL]
+    np.testing.assert_allclose(nat["mean"], rows.groupby("date")["mean"].sum(), rtol=1e-6)
+    assert ((nat["lo"] < nat["mean"]) & (nat["mean"] < nat["hi"])).all()
+
+    def total(plan: pd.DataFrame) -> float:
+        p = past.predict(plan)
+        return float(p.loc[p.geo == NATIONAL, "mean"].sum())
+
+    base = total(future)
+    for ch in CHANNELS:
+        more, off = future.copy(), future.copy()
+        more[ch] *= 2.0
+        off[ch] = 0.0
+        gain, contribution = total(more) - base, base - total(off)
+        assert 0 < gain < 2 * contribution, (ch, gain, contribution)
+    # a national plan (no geo column) is split over geos by their spend shares
+    plan = future.groupby("date", as_index=False)[list(CHANNELS)].sum()
+    nat_plan = past.predict(plan)
+    assert len(nat_plan) == 9 * k
+    got = nat_plan.loc[nat_plan.geo == NATIONAL, "mean"].to_numpy()
+    np.testing.assert_allclose(got, nat["mean"], rtol=0.1)
+    # bad plans: a gap after the data, a missing column, an unknown geo
+    with pytest.raises(DataError, match="future dates must continue the data"):
+        past.predict(future.assign(date=future.date + pd.Timedelta(weeks=1)))
+    with pytest.raises(ConfigError, match=r"lacks column\(s\) \['tv'\]"):
+        past.predict(future.drop(columns="tv"))
+    with pytest.raises(DataError, match=r"geo\(s\) \['X1'\]"):
+        past.predict(future.assign(geo=future.geo.where(future.geo != "G01", "X1")))

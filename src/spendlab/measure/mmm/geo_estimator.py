@@ -22,9 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from spendlab.errors import ConfigError
+from spendlab.errors import ConfigError, DataError
 from spendlab.measure.mmm import transforms as tf
 from spendlab.measure.mmm.config import MMMConfig
+from spendlab.measure.mmm.data import fourier_terms
 from spendlab.measure.mmm.diagnostics import convergence, fit_metrics, health_card
 from spendlab.measure.mmm.estimator import MMM, MROAS_STEP
 from spendlab.measure.mmm.geo_data import GeoPrepared, prepare_geo
@@ -298,7 +299,86 @@ class GeoMMM(MMM):
         yield (NATIONAL, *(d.sum(axis=1) for d in draws))
 
     def predict(self, future: pd.DataFrame) -> pd.DataFrame:
-        raise ConfigError("predict is not available for geo models yet; fit without --geo")
+        """Expected outcome for a future plan, per geo and in total (see ``MMM.predict``: the
+        rows continue the data, carry-over from the history is included, the trend is
+        extrapolated; no observation noise). ``future``: one row per (date, geo) with the date,
+        geo, every channel, control and event column; or, without the geo column, one row per
+        date with national spend, split over geos by each geo's share of the channel's spend in
+        the fitting period (controls and events then apply to every geo). Returns ``date``,
+        ``geo`` (each geo, then ``NATIONAL`` for the sum over geos), ``mean``, ``lo``, ``hi``."""
+        self._check()
+        cfg, prep = self.config, self.prep_
+        dates, spend, ctrl, ev = self._future_arrays(future)
+        all_dates = prep.dates.append(dates)
+        sd = np.where(prep.control_sd == 0, 1.0, prep.control_sd)
+        a = dict(self.arrays_)
+        f32 = partial(jnp.asarray, dtype=jnp.float32)
+        a["x"] = f32(np.concatenate([prep.spend, spend], axis=1) / prep.x_scale[:, None, :])
+        a["z"] = f32(np.concatenate([prep.controls, (ctrl - prep.control_mean) / sd], axis=1))
+        a["events"] = f32(np.concatenate([prep.events, ev], axis=1))
+        a["fourier"] = f32(fourier_terms(all_dates, prep.period_days, cfg))
+        a["t"] = f32((all_dates - prep.t0).days.to_numpy() / prep.t_span_days)
+        mu = self._comp(arrays=a)["mu"][:, :, len(prep.dates) :]  # (S, G, K)
+        frames = []
+        for label, d in self._levels(mu):
+            m, lo, hi = self._band(d)
+            frames.append(pd.DataFrame({"date": dates, "geo": label, "mean": m, "lo": lo,
+                                        "hi": hi}))  # fmt: skip
+        return pd.concat(frames, ignore_index=True)
+
+    def _future_arrays(self, future: pd.DataFrame) -> tuple[pd.DatetimeIndex, ...]:
+        """Checked future plan as ``dates`` and (G, K, .) spend, raw controls and events."""
+        cfg, prep = self.config, self.prep_
+        need = [cfg.date, *cfg.channels, *cfg.controls, *cfg.events]
+        missing = [c for c in need if c not in future.columns]
+        if missing:
+            raise ConfigError(
+                f"the future plan lacks column(s) {missing}; it needs {need} and, per geo, "
+                f"{cfg.geo!r} (without it the spend is national and split over geos)"
+            )
+        future = future.reset_index(drop=True)
+        cols = {"spend": list(cfg.channels), "ctrl": list(cfg.controls), "ev": list(cfg.events)}
+        if cfg.geo in future.columns:
+            labels = future[cfg.geo].astype(str)
+            unknown = sorted(set(labels) - set(self.geos))
+            if unknown:
+                raise DataError(f"the future plan names geo(s) {unknown[:5]} the model has not "
+                                f"seen; its geos are {list(self.geos)[:10]}")  # fmt: skip
+            subs = [future[labels == g].sort_values(cfg.date, kind="stable") for g in self.geos]
+            counts = {g: len(s) for g, s in zip(self.geos, subs, strict=True)}
+            if len(set(counts.values())) != 1:
+                raise DataError(f"the future plan needs the same dates for every geo; rows per "
+                                f"geo: {counts}")  # fmt: skip
+            dates = pd.DatetimeIndex(pd.to_datetime(subs[0][cfg.date]))
+            for g, s in zip(self.geos, subs, strict=True):
+                if not pd.DatetimeIndex(pd.to_datetime(s[cfg.date])).equals(dates):
+                    raise DataError(f"geo {g!r} has other dates in the future plan than geo "
+                                    f"{self.geos[0]!r}; every geo needs the same")  # fmt: skip
+            arr = {k: np.stack([s[v].to_numpy(dtype=float).reshape(len(s), -1) for s in subs])
+                   for k, v in cols.items()}  # fmt: skip
+        else:
+            future = future.sort_values(cfg.date, kind="stable")
+            dates = pd.DatetimeIndex(pd.to_datetime(future[cfg.date]))
+            arr = {k: np.broadcast_to(future[v].to_numpy(dtype=float).reshape(len(future), -1),
+                                      (len(self.geos), len(future), len(v)))
+                   for k, v in cols.items()}  # fmt: skip
+            tot = prep.spend[:, : prep.n_train].sum(axis=1)  # (G, C)
+            share = tot / np.where(tot.sum(axis=0) > 0, tot.sum(axis=0), np.nan)
+            share = np.where(np.isfinite(share), share, 1.0 / len(self.geos))
+            arr["spend"] = arr["spend"] * share[:, None, :]
+        step = pd.Timedelta(days=prep.period_days)
+        expected = pd.date_range(prep.dates[-1] + step, periods=len(dates), freq=step)
+        if len(dates) == 0 or not dates.equals(expected):
+            got = f"{dates[0].date()}..{dates[-1].date()}" if len(dates) else "no rows"
+            raise DataError(
+                f"future dates must continue the data every {prep.period_days} day(s) from "
+                f"{expected[0].date() if len(expected) else prep.dates[-1] + step}; got {got}"
+            )
+        if (arr["spend"] < 0).any() or np.isnan(arr["spend"]).any():
+            raise DataError("future spend must be non-negative numbers (no NaN)")
+        if np.isnan(arr["ctrl"]).any() or np.isnan(arr["ev"]).any():
+            raise DataError("future controls and events must be numbers (no NaN)")
+        return dates, arr["spend"], arr["ctrl"], arr["ev"]
 
     def to_json(self) -> dict[str, Any]:
         """``MMM.to_json`` (national, summed over geos) plus ``level`` and ``geos``: per geo and
