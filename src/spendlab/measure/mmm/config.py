@@ -16,7 +16,8 @@ class LiftTest:
 
     ``incremental`` is in the target's units (e.g. revenue, not a percentage) over the whole window:
     the outcome caused by the channel's spend in that window (the channel on vs off).
-    ``standard_error`` is that estimate's standard error, in the same units.
+    ``standard_error`` is that estimate's standard error, in the same units. ``geo`` (geo models
+    only): the test ran in that geo; None: on the national total (sum over geos).
     """
 
     channel: str
@@ -24,6 +25,7 @@ class LiftTest:
     end: str
     incremental: float
     standard_error: float
+    geo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,11 +105,8 @@ class MMMConfig:
                 raise ConfigError(f"iroas_prior[{ch!r}] = {prior}: give (mean > 0, sd > 0)")
         if self.geo is None and self.population is not None:
             raise ConfigError("population scaling needs a geo column (--geo COL)")
-        if self.geo is not None and self.lift_tests:
-            raise ConfigError(
-                "lift tests are not supported by the geo model yet; fit the national model "
-                "(drop --geo) to calibrate with lift tests"
-            )
+        if self.geo is None and any(t.geo is not None for t in self.lift_tests):
+            raise ConfigError("a lift test names a geo but the model is national; add --geo COL")
         for t in self.lift_tests:
             if t.channel not in self.channels:
                 raise ConfigError(f"lift test on {t.channel!r}, which is not a channel")

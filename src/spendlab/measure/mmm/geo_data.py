@@ -18,7 +18,7 @@ import pandas as pd
 
 from spendlab.errors import ConfigError, DataError
 from spendlab.measure.mmm.config import MMMConfig
-from spendlab.measure.mmm.data import _check_columns, _dates, data_hash, fourier_terms
+from spendlab.measure.mmm.data import _check_columns, _dates, _lifts, data_hash, fourier_terms
 
 MIN_GEOS = 2
 
@@ -34,6 +34,8 @@ class GeoPrepared:
     y: np.ndarray  # (G, T) data units
     y_scale: np.ndarray  # (G,)
     controls: np.ndarray  # (G, T, K) standardised over all rows
+    control_mean: np.ndarray  # (K,) of the raw controls over all rows (for predict)
+    control_sd: np.ndarray  # (K,)
     events: np.ndarray  # (G, T, E)
     fourier: np.ndarray  # (T, F)
     t: np.ndarray  # (T,)
@@ -43,6 +45,13 @@ class GeoPrepared:
     n_train: int
     population: np.ndarray | None  # (G,)
     data_hash: str
+    # lift tests: window weights (N, T), channel (N,), geo weights (N, G) = y_scale_g / lift_scale
+    # on the tested geo(s), measured value and se (N,) divided by lift_scale (sum of y_scale)
+    lift_idx: np.ndarray
+    lift_channel: np.ndarray
+    lift_geo: np.ndarray
+    lift_value: np.ndarray
+    lift_se: np.ndarray
 
     @property
     def n_params_per_geo(self) -> int:
@@ -160,6 +169,15 @@ def prepare_geo(df: pd.DataFrame, cfg: MMMConfig) -> GeoPrepared:
     events = np.stack([f[list(cfg.events)].to_numpy(dtype=float).reshape(len(f), -1)
                        for f in frames])  # fmt: skip
     t_span = max(float((dates[n_train - 1] - dates[0]).days), 1.0)
+    lift_scale = float(y_scale.sum())
+    lift_idx, lift_ch, lift_val, lift_se = _lifts(cfg, dates, step, lift_scale)
+    lift_geo = np.zeros((len(cfg.lift_tests), len(geos)))
+    for i, lt in enumerate(cfg.lift_tests):
+        if lt.geo is not None and str(lt.geo) not in geos:
+            raise ConfigError(f"lift test on {lt.channel!r} names geo {lt.geo!r}, which is not "
+                              f"in the data; geos: {list(geos)[:10]}")  # fmt: skip
+        on = np.array([lt.geo is None or str(lt.geo) == g for g in geos])
+        lift_geo[i] = on * y_scale / lift_scale
     out = GeoPrepared(
         geos=geos,
         dates=dates,
@@ -170,6 +188,8 @@ def prepare_geo(df: pd.DataFrame, cfg: MMMConfig) -> GeoPrepared:
         y=y,
         y_scale=y_scale,
         controls=(ctrl - c_mean) / np.where(c_sd == 0, 1.0, c_sd),
+        control_mean=c_mean,
+        control_sd=c_sd,
         events=events,
         fourier=fourier_terms(dates, step, cfg),
         t=((dates - dates[0]).days.to_numpy() / t_span).astype(float),
@@ -181,6 +201,11 @@ def prepare_geo(df: pd.DataFrame, cfg: MMMConfig) -> GeoPrepared:
         data_hash=hashlib.sha256(
             (data_hash(dates, y, spend, ctrl, events) + "|".join(geos)).encode()
         ).hexdigest(),
+        lift_idx=lift_idx,
+        lift_channel=lift_ch,
+        lift_geo=lift_geo,
+        lift_value=lift_val,
+        lift_se=lift_se,
     )
     if n_train <= out.n_params_per_geo + 2:
         raise DataError(

@@ -22,9 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from spendlab.errors import ConfigError
+from spendlab.errors import ConfigError, DataError
 from spendlab.measure.mmm import transforms as tf
 from spendlab.measure.mmm.config import MMMConfig
+from spendlab.measure.mmm.data import fourier_terms
 from spendlab.measure.mmm.diagnostics import convergence, fit_metrics, health_card
 from spendlab.measure.mmm.estimator import MMM, MROAS_STEP
 from spendlab.measure.mmm.geo_data import GeoPrepared, prepare_geo
@@ -33,6 +34,7 @@ from spendlab.measure.mmm.inference import InferenceResult, run_fast, run_nuts
 from spendlab.measure.mmm.model import media_params
 
 TAU_FLOOR = 0.05
+NATIONAL = "(national)"  # the ``geo`` label of the rows summed over geos
 
 
 @partial(jax.jit, static_argnums=0)
@@ -68,18 +70,32 @@ class GeoMMM(MMM):
         prep = prepare_geo(df, cfg)
         spec, arrays = geo_spec_of(cfg, prep), geo_arrays(cfg, prep)
         if cfg.fast:
-            spec, arrays, res = run_geo_fast(spec, arrays, cfg)
+            _, _, res = run_geo_fast(spec, arrays, cfg)
         else:
             res = run_nuts(spec, arrays, cfg)
+        self._set(df, prep, res.samples, res.method, res.divergences, res.seconds, res.info)
+        return self
+
+    def _set(self, df, prep, samples, method, divergences, seconds, info=None) -> None:
+        """Fitted state (from ``fit`` or from a saved run: ``MMM.load``). Fast pooled runs keep
+        their empirical-Bayes ``tau_c`` in the draws (``iroas_tau``, constant), so a reloaded run
+        rebuilds the same spec and arrays."""
+        cfg = self.config
+        spec, arrays = geo_spec_of(cfg, prep), geo_arrays(cfg, prep)
+        info = dict(info or {})
+        if method != "nuts" and spec.pooling:
+            tau = np.asarray(samples["iroas_tau"])[0, 0]
+            spec = spec._replace(tau_fixed=True)
+            arrays = {**arrays, "iroas_tau": jnp.asarray(tau, dtype=jnp.float32)}
+            info.setdefault("tau_empirical_bayes", tau.tolist())
         self.data_ = df.reset_index(drop=True)
         self.prep_: GeoPrepared = prep
         self.spec_, self.arrays_ = spec, arrays
-        self.samples_ = res.samples
-        self.method_ = res.method
-        self.fit_seconds_ = float(res.seconds)
-        self.diagnostics_ = convergence(res.samples, res.divergences, res.method)
-        self.inference_info_ = dict(res.info or {})
-        return self
+        self.samples_ = samples
+        self.method_ = method
+        self.fit_seconds_ = float(seconds)
+        self.diagnostics_ = convergence(samples, divergences, method)
+        self.inference_info_ = info
 
     @property
     def geos(self) -> tuple[str, ...]:
@@ -256,10 +272,113 @@ class GeoMMM(MMM):
         return pd.concat(frames, ignore_index=True)
 
     def counterfactual(self, channel: str) -> pd.DataFrame:
-        raise ConfigError("counterfactual is not available for geo models yet; fit without --geo")
+        """What if ``channel`` had been off, per geo and in total: ``date``, ``geo`` (each geo,
+        then ``NATIONAL`` for the sum over geos), ``fitted`` (mean), ``without`` (mean),
+        ``difference_mean/lo/hi`` (the outcome the channel caused, per period; intervals of the
+        national rows are of the summed draws)."""
+        self._check()
+        if channel not in self.channels:
+            raise ConfigError(f"{channel!r} is not a channel of this model: {list(self.channels)}")
+        x = self.prep_.x.copy()
+        x[:, :, self.channels.index(channel)] = 0.0
+        mu, mu0 = self._comp()["mu"], self._comp(x)["mu"]  # (S, G, T)
+        frames = []
+        for label, f, f0 in self._levels(mu, mu0):
+            m, lo, hi = self._band(f - f0)
+            frames.append(pd.DataFrame({"date": self.prep_.dates, "geo": label,
+                                        "fitted": f.mean(axis=0), "without": f0.mean(axis=0),
+                                        "difference_mean": m, "difference_lo": lo,
+                                        "difference_hi": hi}))  # fmt: skip
+        return pd.concat(frames, ignore_index=True)
+
+    def _levels(self, *draws: np.ndarray):
+        """``(label, *per-draw series (S, T))`` for each geo of ``(S, G, T)`` draws, then the
+        national sum."""
+        for g, geo in enumerate(self.geos):
+            yield (geo, *(d[:, g] for d in draws))
+        yield (NATIONAL, *(d.sum(axis=1) for d in draws))
 
     def predict(self, future: pd.DataFrame) -> pd.DataFrame:
-        raise ConfigError("predict is not available for geo models yet; fit without --geo")
+        """Expected outcome for a future plan, per geo and in total (see ``MMM.predict``: the
+        rows continue the data, carry-over from the history is included, the trend is
+        extrapolated; no observation noise). ``future``: one row per (date, geo) with the date,
+        geo, every channel, control and event column; or, without the geo column, one row per
+        date with national spend, split over geos by each geo's share of the channel's spend in
+        the fitting period (controls and events then apply to every geo). Returns ``date``,
+        ``geo`` (each geo, then ``NATIONAL`` for the sum over geos), ``mean``, ``lo``, ``hi``."""
+        self._check()
+        cfg, prep = self.config, self.prep_
+        dates, spend, ctrl, ev = self._future_arrays(future)
+        all_dates = prep.dates.append(dates)
+        sd = np.where(prep.control_sd == 0, 1.0, prep.control_sd)
+        a = dict(self.arrays_)
+        f32 = partial(jnp.asarray, dtype=jnp.float32)
+        a["x"] = f32(np.concatenate([prep.spend, spend], axis=1) / prep.x_scale[:, None, :])
+        a["z"] = f32(np.concatenate([prep.controls, (ctrl - prep.control_mean) / sd], axis=1))
+        a["events"] = f32(np.concatenate([prep.events, ev], axis=1))
+        a["fourier"] = f32(fourier_terms(all_dates, prep.period_days, cfg))
+        a["t"] = f32((all_dates - prep.t0).days.to_numpy() / prep.t_span_days)
+        mu = self._comp(arrays=a)["mu"][:, :, len(prep.dates) :]  # (S, G, K)
+        frames = []
+        for label, d in self._levels(mu):
+            m, lo, hi = self._band(d)
+            frames.append(pd.DataFrame({"date": dates, "geo": label, "mean": m, "lo": lo,
+                                        "hi": hi}))  # fmt: skip
+        return pd.concat(frames, ignore_index=True)
+
+    def _future_arrays(self, future: pd.DataFrame) -> tuple[pd.DatetimeIndex, ...]:
+        """Checked future plan as ``dates`` and (G, K, .) spend, raw controls and events."""
+        cfg, prep = self.config, self.prep_
+        need = [cfg.date, *cfg.channels, *cfg.controls, *cfg.events]
+        missing = [c for c in need if c not in future.columns]
+        if missing:
+            raise ConfigError(
+                f"the future plan lacks column(s) {missing}; it needs {need} and, per geo, "
+                f"{cfg.geo!r} (without it the spend is national and split over geos)"
+            )
+        future = future.reset_index(drop=True)
+        cols = {"spend": list(cfg.channels), "ctrl": list(cfg.controls), "ev": list(cfg.events)}
+        if cfg.geo in future.columns:
+            labels = future[cfg.geo].astype(str)
+            unknown = sorted(set(labels) - set(self.geos))
+            if unknown:
+                raise DataError(f"the future plan names geo(s) {unknown[:5]} the model has not "
+                                f"seen; its geos are {list(self.geos)[:10]}")  # fmt: skip
+            subs = [future[labels == g].sort_values(cfg.date, kind="stable") for g in self.geos]
+            counts = {g: len(s) for g, s in zip(self.geos, subs, strict=True)}
+            if len(set(counts.values())) != 1:
+                raise DataError(f"the future plan needs the same dates for every geo; rows per "
+                                f"geo: {counts}")  # fmt: skip
+            dates = pd.DatetimeIndex(pd.to_datetime(subs[0][cfg.date]))
+            for g, s in zip(self.geos, subs, strict=True):
+                if not pd.DatetimeIndex(pd.to_datetime(s[cfg.date])).equals(dates):
+                    raise DataError(f"geo {g!r} has other dates in the future plan than geo "
+                                    f"{self.geos[0]!r}; every geo needs the same")  # fmt: skip
+            arr = {k: np.stack([s[v].to_numpy(dtype=float).reshape(len(s), -1) for s in subs])
+                   for k, v in cols.items()}  # fmt: skip
+        else:
+            future = future.sort_values(cfg.date, kind="stable")
+            dates = pd.DatetimeIndex(pd.to_datetime(future[cfg.date]))
+            arr = {k: np.broadcast_to(future[v].to_numpy(dtype=float).reshape(len(future), -1),
+                                      (len(self.geos), len(future), len(v)))
+                   for k, v in cols.items()}  # fmt: skip
+            tot = prep.spend[:, : prep.n_train].sum(axis=1)  # (G, C)
+            share = tot / np.where(tot.sum(axis=0) > 0, tot.sum(axis=0), np.nan)
+            share = np.where(np.isfinite(share), share, 1.0 / len(self.geos))
+            arr["spend"] = arr["spend"] * share[:, None, :]
+        step = pd.Timedelta(days=prep.period_days)
+        expected = pd.date_range(prep.dates[-1] + step, periods=len(dates), freq=step)
+        if len(dates) == 0 or not dates.equals(expected):
+            got = f"{dates[0].date()}..{dates[-1].date()}" if len(dates) else "no rows"
+            raise DataError(
+                f"future dates must continue the data every {prep.period_days} day(s) from "
+                f"{expected[0].date() if len(expected) else prep.dates[-1] + step}; got {got}"
+            )
+        if (arr["spend"] < 0).any() or np.isnan(arr["spend"]).any():
+            raise DataError("future spend must be non-negative numbers (no NaN)")
+        if np.isnan(arr["ctrl"]).any() or np.isnan(arr["ev"]).any():
+            raise DataError("future controls and events must be numbers (no NaN)")
+        return dates, arr["spend"], arr["ctrl"], arr["ev"]
 
     def to_json(self) -> dict[str, Any]:
         """``MMM.to_json`` (national, summed over geos) plus ``level`` and ``geos``: per geo and
@@ -276,6 +395,3 @@ class GeoMMM(MMM):
         if "tau_empirical_bayes" in self.inference_info_:
             out["tau_empirical_bayes"] = self.inference_info_["tau_empirical_bayes"]
         return out
-
-    def save(self, run_dir) -> Any:
-        raise ConfigError("saving geo runs is not supported yet; use to_json() for the results")

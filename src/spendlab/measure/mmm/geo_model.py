@@ -7,6 +7,8 @@ For geo ``g``, channel ``c``, period ``t`` (``y`` and ``x`` scaled per geo, see 
     baseline_gt = b_g * exp(delta_g t + s_g sum_j f_j F_jt + sum_e eta_e E_get)  (or, with
                   baseline="additive", b_g + delta_g t + ... floored at 0; model.baseline_of)
     eps_gt ~ N(0, sigma_g)
+    lift_i ~ N(sum over the window and the tested geo(s) (all by default) of channel c's media
+               contribution in target units, se_i)                       (calibration)
 
     log iroas_gc = mu_c + tau_c * z_gc,   z_gc ~ N(0, 1)          (non-centred partial pooling)
     mu_c ~ N(m_c, v_c)   (m_c, v_c: the log-normal of the national iROAS prior, see MMMConfig)
@@ -87,8 +89,14 @@ def geo_arrays(cfg: MMMConfig, prep: GeoPrepared) -> dict[str, jax.Array]:
         "spend_sum": prep.spend[:, :n].sum(axis=1) / prep.y_scale[:, None],  # (G, C)
         "iroas_mu": np.array(mus),
         "iroas_sigma": np.array(sigmas),
+        "lift_idx": prep.lift_idx,
+        "lift_geo": prep.lift_geo,
+        "lift_value": prep.lift_value,
+        "lift_se": prep.lift_se,
     }
-    return {k: jnp.asarray(v, dtype=jnp.float32) for k, v in arrays.items()}
+    out = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in arrays.items()}
+    out["lift_channel"] = jnp.asarray(prep.lift_channel, dtype=jnp.int32)
+    return out
 
 
 def layout(spec: GeoSpec) -> tuple[tuple[str, int, int], ...]:
@@ -233,6 +241,10 @@ def log_density(spec: GeoSpec, u: jax.Array, a: dict[str, jax.Array]) -> jax.Arr
     sigma = p["sigma"][:, None]
     r = (a["y"][:, :n] - comp["mu"][:, :n]) / sigma
     ll = -0.5 * jnp.sum(r * r) - n * jnp.sum(jnp.log(p["sigma"]))
+    if a["lift_value"].shape[0]:  # lift tests: window sums of the channel in the tested geo(s)
+        media_c = comp["media"][:, :, a["lift_channel"]]  # (G, T, N)
+        pred = jnp.einsum("gtn,nt,ng->n", media_c, a["lift_idx"], a["lift_geo"])
+        ll = ll + _normal(a["lift_value"], pred, a["lift_se"])
     lp = ll + log_prior(spec, p, a) + logjac
     return jnp.where(jnp.isfinite(lp), lp, -jnp.inf)
 

@@ -71,8 +71,9 @@ def save_run(model: Any, run_dir: str | Path) -> Path:
         "rows": len(model.data_),
     }
     (run / "run.json").write_text(json.dumps(meta, indent=2, default=str))
-    cols = [model.config.date, model.config.target, *model.config.channels,
-            *model.config.controls, *model.config.events]  # fmt: skip
+    cfg = model.config
+    cols = [cfg.date, cfg.target, *cfg.channels, *cfg.controls, *cfg.events]
+    cols += [c for c in (cfg.geo, cfg.population) if c is not None]  # geo runs
     model.data_[cols].to_csv(run / "data.csv", index=False)
     np.savez_compressed(run / "posterior.npz", **model.samples_)
     return run
@@ -87,8 +88,14 @@ def load_run(cls: type, run_dir: str | Path) -> Any:
         raise ConfigError(f"{run} is not an MMM run folder (no run.json); pass the --out of a fit")
     cfg = MMMConfig.from_dict(json.loads((run / "config.json").read_text()))
     meta = json.loads((run / "run.json").read_text())
-    df = pd.read_csv(run / "data.csv", parse_dates=[cfg.date], float_precision="round_trip")
-    prep = prepare(df, cfg, warn=False)
+    df = pd.read_csv(run / "data.csv", parse_dates=[cfg.date], float_precision="round_trip",
+                     dtype={cfg.geo: str} if cfg.geo else None)  # fmt: skip
+    if cfg.geo:
+        from spendlab.measure.mmm.geo_data import prepare_geo
+
+        prep = prepare_geo(df, cfg)
+    else:
+        prep = prepare(df, cfg, warn=False)
     if prep.data_hash != meta["data_hash"]:
         raise ConfigError(f"{run}/data.csv does not match the run's data hash; it was edited")
     with np.load(run / "posterior.npz") as npz:
