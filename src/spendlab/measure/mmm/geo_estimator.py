@@ -94,7 +94,8 @@ class GeoMMM(MMM):
         self.samples_ = samples
         self.method_ = method
         self.fit_seconds_ = float(seconds)
-        self.diagnostics_ = convergence(samples, divergences, method)
+        restarted = len(info.get("restarted_chains") or ())
+        self.diagnostics_ = convergence(samples, divergences, method, restarted)
         self.inference_info_ = info
 
     @property
