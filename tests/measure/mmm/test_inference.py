@@ -105,3 +105,40 @@ def test_psis_weights_reliable_when_proposal_fits_and_not_when_tails_are_heavy()
     logw = stats.norm(0, 1).logpdf(x * 1.3) + np.log(1.3) - stats.norm(0, 1).logpdf(x)
     _, k = psis_weights(logw)  # proposal wider than the target: light tails
     assert k < 0.5
+
+
+def test_stuck_chain_is_found_and_moved_to_the_best_chain():
+    """A chain whose potential energy sits 75 nats above the others at the end of warm-up is
+    moved to the best chain's state (keeping its own random key); a chain a few nats off (the
+    normal spread of the energy, sd ~ sqrt(dim / 2)) is left alone."""
+    from numpyro.infer.hmc import HMCState
+
+    from spendlab.measure.mmm.inference import restart_stuck_chains, stuck_chains
+
+    rng = np.random.default_rng(0)
+    dim, chains = 30, 4
+    pe = rng.normal(100.0, np.sqrt(dim / 2), (100, chains))
+    pe[:, 1] += 8.0  # within the spread: not stuck
+    pe[:, 3] += 75.0  # stuck
+    moved = stuck_chains(pe, dim)
+    best = int(np.argmin(np.median(pe, axis=0)))
+    assert [m["chain"] for m in moved] == [3] and moved[0]["from_chain"] == best
+    assert moved[0]["gap"] == pytest.approx(75.0, abs=3.0)
+
+    z = rng.normal(size=(chains, dim)).astype(np.float32)
+    keys = np.arange(chains * 2, dtype=np.uint32).reshape(chains, 2)
+    fields = {f: np.arange(chains, dtype=np.float32) for f in HMCState._fields}
+    state = HMCState(**{**fields, "z": z, "rng_key": keys})
+    new, got = restart_stuck_chains(state, pe, ndev=1)
+    assert got == moved
+    np.testing.assert_array_equal(new.z[3], z[best])
+    np.testing.assert_array_equal(new.z[:3], z[:3])
+    np.testing.assert_array_equal(new.rng_key, keys)  # own keys kept
+    # the same on a (devices, chains per device, ...) layout
+    two = HMCState(**{k: np.asarray(v).reshape((2, 2) + np.shape(v)[1:])
+                      for k, v in state._asdict().items()})  # fmt: skip
+    new2, got2 = restart_stuck_chains(two, pe, ndev=2)
+    assert got2 == moved
+    np.testing.assert_array_equal(np.asarray(new2.z).reshape(chains, dim), new.z)
+    same, none = restart_stuck_chains(state, pe[:, :3], ndev=1)
+    assert none == [] and same is state
