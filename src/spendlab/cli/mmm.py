@@ -84,8 +84,8 @@ def fit(
         typer.Option("--event", help="Event / holiday column (0/1 or days in the period)."),
     ] = None,
     baseline: Annotated[
-        str, typer.Option("--baseline", help="multiplicative (default) or additive (floored at 0).")
-    ] = "multiplicative",
+        str, typer.Option("--baseline", help="additive (default; floored at 0) or multiplicative.")
+    ] = "additive",
     chains: Annotated[int, typer.Option(min=1, help="NUTS chains (spread over the cores).")] = 4,
     draws: Annotated[int, typer.Option(min=10, help="Draws per chain kept.")] = 1000,
     warmup: Annotated[int, typer.Option(min=10, help="Warm-up (tuning) draws per chain.")] = 1000,

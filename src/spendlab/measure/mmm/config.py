@@ -52,7 +52,7 @@ class MMMConfig:
     weekly_order: int = 2  # daily data only
     trend: bool = True
     nonneg_baseline: bool = True
-    baseline: str = "multiplicative"  # or "additive" (floored at zero): see model.baseline_of
+    baseline: str = "additive"  # floored at zero; or "multiplicative": see model.baseline_of
     iroas_prior: dict[str, tuple[float, float]] = field(default_factory=dict)
     default_iroas_prior: tuple[float, float] | None = None
     lift_tests: tuple[LiftTest, ...] = ()

@@ -4,8 +4,8 @@
 For geo ``g``, channel ``c``, period ``t`` (``y`` and ``x`` scaled per geo, see ``geo_data.py``):
 
     y_gt = baseline_gt + sum_k gamma_k z_gkt + sum_c beta_gc sat_c(adstock_c(x_gc))_t + eps_gt
-    baseline_gt = b_g * exp(delta_g t + s_g sum_j f_j F_jt + sum_e eta_e E_get)  (or, with
-                  baseline="additive", b_g + delta_g t + ... floored at 0; model.baseline_of)
+    baseline_gt = b_g + delta_g t + s_g sum_j f_j F_jt + sum_e eta_e E_get   (floored at 0; or
+                  b_g * exp(delta_g t + ...) with baseline="multiplicative"; model.baseline_of)
     eps_gt ~ N(0, sigma_g)
     lift_i ~ N(sum over the window and the tested geo(s) (all by default) of channel c's media
                contribution in target units, se_i)                       (calibration)
@@ -18,7 +18,7 @@ For geo ``g``, channel ``c``, period ``t`` (``y`` and ``x`` scaled per geo, see 
 Adstock and saturation shapes (alpha/theta/shape/scale, half/slope/lam) are shared by all geos;
 since ``x`` is scaled per geo, a shared ``half_c`` is a half-saturation at the same multiple of
 each geo's spend level. Shared yearly seasonality ``f`` with a geo scale ``s_g`` (log s_g ~
-N(0, 0.3)); per geo intercept ``b_g`` (LogNormal(log 0.6, 0.6); N(0.6, 0.5) when additive),
+N(0, 0.3)); per geo intercept ``b_g`` (N(0.6, 0.5); LogNormal(log 0.6, 0.6) when multiplicative),
 trend ``delta_g`` (N(0, 0.5)),
 noise ``sigma_g`` (HalfNormal(0.2)). Other priors as in ``model.py``. ``pooling=False`` drops the
 hierarchy: ``log iroas_gc ~ N(m_c, v_c)`` independently per geo (each geo on its own).

@@ -117,23 +117,20 @@ def _nuts_fns(spec: Spec, warmup: int, target_accept: float, max_tree_depth: int
     return jax.vmap(init_one, in_axes=(0, 0, None, None)), step
 
 
-def laplace_metric(spec, arrays: dict, u_map: np.ndarray, dense: bool) -> np.ndarray:
-    """The starting inverse mass matrix of NUTS: the inverse Hessian of the negative log density
-    at the MAP (the Laplace covariance; its diagonal when not ``dense``), so the first warm-up
-    steps are already scaled to the posterior and chains do not wander off into poor secondary
-    modes while the step size and metric adapt. The identity when the Hessian is not positive
-    definite there."""
-    d = u_map.size
+def laplace_cov(spec, arrays: dict, u_map: np.ndarray) -> np.ndarray | None:
+    """The Laplace covariance at the MAP (inverse Hessian of the negative log density), or None
+    when the Hessian is not positive definite there. NUTS starts its chains from draws of it and
+    its metric (inverse mass matrix) from it, so the first warm-up steps are already scaled to
+    the posterior and chains do not wander off into poor secondary modes while the step size and
+    metric adapt."""
     try:
         h = np.asarray(_hessian(spec, jnp.asarray(u_map, jnp.float32), arrays), dtype=float)
-        cov = np.linalg.inv(np.linalg.cholesky(0.5 * (h + h.T)))
-        cov = cov.T @ cov
-        if not np.all(np.isfinite(cov)):
-            raise np.linalg.LinAlgError
+        inv_l = np.linalg.inv(np.linalg.cholesky(0.5 * (h + h.T)))
+        cov = inv_l.T @ inv_l
+        np.linalg.cholesky(cov)
     except np.linalg.LinAlgError:
-        cov = np.eye(d)
-    out = cov if dense else np.diag(cov)
-    return np.asarray(out, dtype=np.float32)
+        return None
+    return cov if np.all(np.isfinite(cov)) else None
 
 
 def devices_for(chains: int) -> int:
@@ -232,8 +229,16 @@ def run_nuts(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
     key = jax.random.PRNGKey(cfg.seed)
     u_map = np.asarray(find_map(spec, arrays, cfg.fast_steps // 3))
     rng = np.random.default_rng(cfg.seed)
-    u0 = u_map[None, :] + rng.uniform(-0.3, 0.3, (cfg.chains, u_map.size))
-    imm = jnp.asarray(laplace_metric(spec, arrays, u_map, bool(cfg.dense_mass)))
+    cov = laplace_cov(spec, arrays, u_map)
+    if cov is None:  # no usable curvature at the mode: a fixed jitter
+        cov = np.eye(u_map.size)
+        u0 = u_map[None, :] + rng.uniform(-0.3, 0.3, (cfg.chains, u_map.size))
+    else:  # draws from the Laplace approximation: spread like the posterior, parameter by
+        # parameter (a fixed jitter is huge for well-determined ones, e.g. the intercept)
+        u0 = u_map[None, :] + rng.standard_normal((cfg.chains, u_map.size)) @ np.linalg.cholesky(
+            cov
+        ).T
+    imm = jnp.asarray((cov if cfg.dense_mass else np.diag(cov)).astype(np.float32))
     ndev = devices_for(cfg.chains)
     parallel = ndev > 1
     static = (spec, cfg.warmup, float(cfg.target_accept), 10, bool(cfg.dense_mass))
