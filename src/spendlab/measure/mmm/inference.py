@@ -235,9 +235,10 @@ def run_nuts(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
         u0 = u_map[None, :] + rng.uniform(-0.3, 0.3, (cfg.chains, u_map.size))
     else:  # draws from the Laplace approximation: spread like the posterior, parameter by
         # parameter (a fixed jitter is huge for well-determined ones, e.g. the intercept)
-        u0 = u_map[None, :] + rng.standard_normal((cfg.chains, u_map.size)) @ np.linalg.cholesky(
-            cov
-        ).T
+        u0 = (
+            u_map[None, :]
+            + rng.standard_normal((cfg.chains, u_map.size)) @ np.linalg.cholesky(cov).T
+        )
     imm = jnp.asarray((cov if cfg.dense_mass else np.diag(cov)).astype(np.float32))
     ndev = devices_for(cfg.chains)
     parallel = ndev > 1

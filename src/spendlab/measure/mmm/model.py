@@ -4,7 +4,7 @@ its mean; spend / its mean over non-zero periods; controls standardised).
     y_t = baseline_t + sum_k gamma_k z_kt + sum_c beta_c sat_c(adstock_c(x_c))_t + eps_t
 
     baseline_t = floor(b0 + delta * t + sum_j f_j F_jt + sum_e eta_e E_et)  (default, additive)
-               = b0 * exp(delta * t + sum_j f_j F_jt + sum_e eta_e E_et)  (baseline="multiplicative")
+               = b0 * exp(delta * t + sum_j f_j F_jt + sum_e eta_e E_et)  ("multiplicative")
     floor(v)   = 0.01 softplus(v / 0.01)  (nonneg_baseline=True, default; else floor(v) = v)
 
 Media effects are positive: each channel's ``beta_c`` is derived from its iROAS over the fitting
@@ -17,7 +17,8 @@ with the log-Jacobian of each transform added, which is what NUTS and the Laplac
     alpha_c ~ Beta(1.5, 3) [logit]        theta_c ~ Uniform(0, L/2) [scaled logit]
     shape_c ~ LogNormal(log 1.5, 0.5)     scale_c ~ LogNormal(log L/4, 0.5)          [log]
     half_c ~ LogNormal(0, 0.6)            slope_c ~ LogNormal(0.3, 0.4)   lam_c ~ LogNormal(0, 0.7)
-    iroas_c ~ LogNormal(mu_c, s_c)        intercept ~ Normal(0.6, 0.5) (multiplicative: LogNormal(log 0.6, 0.6))
+    iroas_c ~ LogNormal(mu_c, s_c)
+    intercept ~ Normal(0.6, 0.5) (multiplicative: LogNormal(log 0.6, 0.6) [log])
     trend ~ N(0, 0.5)   fourier ~ N(0, 0.3)   events ~ N(0, 0.5)   gamma ~ N(0, 0.3)
     sigma ~ HalfNormal(0.2) [log]
     lift_i ~ N(sum over the window of channel c's media contribution, se_i)  (calibration)
