@@ -240,13 +240,21 @@ def main() -> None:
 def markdown(df: pd.DataFrame) -> str:
     """A Markdown table (3 significant digits; no tabulate dependency)."""
 
-    def cell(v) -> str:
+    def cell(col: str, v) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return "n/a"
+        if col.endswith("_err") or col == "median_iroas_error":
+            return f"{100 * v:.1f}%"
+        if col == "rhat_max":
+            return f"{v:.4f}"
         if isinstance(v, float):
-            return "n/a" if np.isnan(v) else f"{v:.3g}"
-        return "n/a" if v is None else str(v)
+            return f"{v:.3g}"
+        return str(v)
 
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(c, v) for c, v in zip(cols, row, strict=True)) + " |"
+              for row in df.itertuples(index=False)]  # fmt: skip
     return "\n".join(lines)
 
 
