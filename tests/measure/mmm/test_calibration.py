@@ -102,7 +102,7 @@ def test_lift_tests_halve_the_iroas_error_on_the_confounded_simulator():
     err = simulator_errors(SIM_SEED, tested=(TESTED, every), fast=True)
     plain = float(np.median([err["plain"][c] for c in TESTED]))
     calib = float(np.median([err[TESTED][c] for c in TESTED]))
-    assert plain >= 0.2, err  # the confounder does bias the plain fit
+    assert plain >= 0.15, err  # the confounder does bias the plain fit (unconfounded: ~5%)
     assert calib <= 0.5 * plain, err
     assert max(err[TESTED][c] for c in TESTED) <= 0.15, err
     # untested channels keep their bias: calibrating all of them halves the overall median
