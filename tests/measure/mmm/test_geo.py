@@ -392,3 +392,21 @@ def test_geo_lift_tests_national_and_per_geo(small):
     with pytest.raises(ConfigError, match="names a geo but the model is national"):
         MMMConfig(date="date", target="revenue", channels=CHANNELS,
                   lift_tests=(LiftTest("tv", day(40), day(51), 1.0, 0.1, geo="G01"),))  # fmt: skip
+
+
+def test_predict_roi_on_a_geo_run_uses_national_periods(small):
+    """`predict_roi` (REST /api/predict_roi) on a geo run: the period is the data's week (each
+    date repeats once per geo), channels left out keep their national average spend per week, and
+    the response at that spend equals the national response curve there."""
+    from spendlab.measure.mmm.roi import predict_roi
+
+    model = small[1]
+    out = predict_roi(model, {})
+    assert out["period_days"] == 7
+    weeks = model.data_[model.config.date].nunique() - model.config.holdout
+    totals = model.summary().set_index("channel")["spend"]
+    for ch in model.config.channels:
+        row = out["channels"][ch]
+        assert row["spend_from"] == "average"
+        assert row["spend"] == pytest.approx(totals[ch] / weeks, rel=1e-9)
+    assert out["outcome"]["lo"] < out["outcome"]["mean"] < out["outcome"]["hi"]

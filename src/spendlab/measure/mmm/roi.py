@@ -45,8 +45,7 @@ def predict_roi(model: Any, spend: dict[str, float]) -> dict[str, Any]:
     bad = {k: v for k, v in spend.items() if not (np.isfinite(v) and v >= 0)}
     if bad:
         raise DataError(f"spend must be a non-negative number per channel; got {bad}")
-    fitted = model.fitted()
-    n_train = int((~fitted["holdout"]).sum())
+    n_train = len(_periods(model)) - int(cfg.holdout)  # geo data: one row per (date, geo)
     totals = model.summary().set_index("channel")["spend"]
     plan = {ch: float(spend.get(ch, totals[ch] / n_train)) for ch in cfg.channels}
     params = model.response_curve_params()
@@ -77,10 +76,15 @@ def predict_roi(model: Any, spend: dict[str, float]) -> dict[str, Any]:
     }
 
 
+def _periods(model: Any) -> pd.DatetimeIndex:
+    """The model's distinct periods, in order (geo data repeat each date once per geo)."""
+    return pd.DatetimeIndex(sorted(pd.to_datetime(model.data_[model.config.date]).unique()))
+
+
 def _outcome(model: Any, plan: dict[str, float]) -> dict[str, Any]:
     cfg = model.config
     data = model.data_
-    dates = pd.DatetimeIndex(pd.to_datetime(data[cfg.date]))
+    dates = _periods(model)
     step = int(round((dates[-1] - dates[0]).days / max(len(dates) - 1, 1)))
     lags = int(model.adstock()["lag"].max()) + 1  # after this many periods: steady state
     future = pd.DataFrame({cfg.date: pd.date_range(dates[-1] + pd.Timedelta(days=step),
