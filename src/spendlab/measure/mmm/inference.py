@@ -135,11 +135,33 @@ def laplace_cov(spec, arrays: dict, u_map: np.ndarray) -> np.ndarray | None:
 
 def devices_for(chains: int) -> int:
     """How many JAX CPU devices NUTS spreads ``chains`` over: the largest divisor of ``chains``
-    not above the device count (each device runs ``chains / devices`` chains vectorised)."""
+    not above the device count. The chains then run in ``chains / devices`` groups of one chain
+    per device, the groups stepped in turn. (A batch of several vectorised chains per device
+    inside ``pmap`` hung XLA's CPU runtime on the geo model, 4 chains on 2 devices: never do
+    that.)"""
     n = max(1, min(chains, jax.local_device_count()))
     while chains % n:
         n -= 1
     return n
+
+
+def _merge(states: list, parallel: bool):
+    """Group states -> one state with a flat chain axis (group-major)."""
+    if not parallel:
+        return states[0]
+    return jax.tree_util.tree_map(
+        lambda *xs: np.concatenate([np.asarray(x).reshape((-1,) + np.shape(x)[2:]) for x in xs]),
+        *states,
+    )
+
+
+def _split(state, groups: int, ndev: int, parallel: bool) -> list:
+    """Inverse of :func:`_merge`."""
+    if not parallel:
+        return [state]
+    return [jax.tree_util.tree_map(
+        lambda x, g=g: np.asarray(x)[g * ndev : (g + 1) * ndev].reshape((ndev, 1) + x.shape[1:]),
+        state) for g in range(groups)]  # fmt: skip
 
 
 _COMPILED: dict = {}
@@ -221,9 +243,9 @@ def _code_version() -> str:
 
 
 def run_nuts(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
-    """NUTS with ``cfg.chains`` chains, each started near the MAP (jittered). The chains are
-    spread over the JAX CPU devices (``devices_for``; one per core when ``XLA_FLAGS`` asks for
-    it, as the CLI and server do), vectorised within a device."""
+    """NUTS with ``cfg.chains`` chains, each started at a draw of the Laplace approximation. The
+    chains are spread over the JAX CPU devices (``devices_for``; one per core when ``XLA_FLAGS``
+    asks for it, as the CLI and server do), one per device in turn, or vectorised on one."""
     compilation_cache()
     t0 = time.perf_counter()
     key = jax.random.PRNGKey(cfg.seed)
@@ -242,22 +264,25 @@ def run_nuts(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
     imm = jnp.asarray((cov if cfg.dense_mass else np.diag(cov)).astype(np.float32))
     ndev = devices_for(cfg.chains)
     parallel = ndev > 1
+    groups = cfg.chains // ndev if parallel else 1
     static = (spec, cfg.warmup, float(cfg.target_accept), 10, bool(cfg.dense_mass))
     init_fn, step_fn = _nuts_fns(*static)
     u0 = jnp.asarray(u0, dtype=jnp.float32)
     keys = jax.random.split(key, cfg.chains)
-    if parallel:  # (devices, chains per device, ...)
-        u0 = u0.reshape((ndev, -1) + u0.shape[1:])
-        keys = keys.reshape((ndev, -1) + keys.shape[1:])
-    init = _compiled("nuts_init", init_fn, (u0, keys, arrays, imm), static, parallel,
+    if parallel:  # groups of (devices, 1 chain, ...)
+        u0 = u0.reshape((groups, ndev, 1) + u0.shape[1:])
+        keys = keys.reshape((groups, ndev, 1) + keys.shape[1:])
+    else:
+        u0, keys = u0[None], keys[None]
+    init = _compiled("nuts_init", init_fn, (u0[0], keys[0], arrays, imm), static, parallel,
                      (0, 0, None, None))  # fmt: skip
-    state = init(u0, keys, arrays, imm)
+    states = [init(u0[g], keys[g], arrays, imm) for g in range(groups)]
 
     def trace_init() -> None:  # numpyro's step reads settings its init sets when traced
-        one = (u0[0], keys[0]) if parallel else (u0, keys)
+        one = (u0[0, 0], keys[0, 0]) if parallel else (u0[0], keys[0])
         jax.eval_shape(init_fn, *one, arrays, imm)
 
-    step = _compiled("nuts_step", step_fn, (state, arrays), static, parallel, (0, None),
+    step = _compiled("nuts_step", step_fn, (states[0], arrays), static, parallel, (0, None),
                      trace_init)  # fmt: skip
     n_warm = -(-cfg.warmup // CHUNK)  # warm-up chunks: draws past ``warmup`` in the last one
     first = n_warm * CHUNK  # are discarded too (adaptation has ended there)
@@ -272,15 +297,23 @@ def run_nuts(spec: Spec, arrays: dict, cfg: MMMConfig) -> InferenceResult:
             pass
     restarted: list[dict] = []
     for i in chunks:
-        state, out = step(state, arrays)
-        out = tuple(np.asarray(v) for v in out)
-        if parallel:  # (devices, CHUNK, per device, ...) -> (CHUNK, chains, ...)
-            out = tuple(np.swapaxes(v, 0, 1).reshape((CHUNK, cfg.chains) + v.shape[3:])
-                        for v in out)  # fmt: skip
+        outs = []
+        for g in range(groups):
+            states[g], out = step(states[g], arrays)
+            outs.append(out)
+        outs = [tuple(np.asarray(v) for v in out) for out in outs]
+        if parallel:  # per group (devices, CHUNK, 1, ...) -> (CHUNK, chains, ...)
+            outs = [tuple(np.swapaxes(v, 0, 1).reshape((CHUNK, ndev) + v.shape[3:]) for v in o)
+                    for o in outs]  # fmt: skip
+        out = tuple(np.concatenate(vs, axis=1) for vs in zip(*outs, strict=True))
         for acc, v in zip((zs, divs, steps, pes), out, strict=True):
             acc.append(v)
         if i == n_warm - 1 and cfg.chains > 1:
-            state, restarted = restart_stuck_chains(state, np.concatenate(pes)[-100:], ndev)
+            merged, restarted = restart_stuck_chains(
+                _merge(states, parallel), np.concatenate(pes)[-100:], 1
+            )
+            if restarted:
+                states = _split(merged, groups, ndev, parallel)
     z = np.concatenate(zs)[first : first + cfg.draws]  # (draws, chains, D)
     div = int(np.concatenate(divs)[first : first + cfg.draws].sum())
     n_steps = np.concatenate(steps)
