@@ -1,5 +1,5 @@
 """With one JAX CPU device per core (set before JAX starts, hence subprocesses), NUTS spreads its
-4 chains over the devices (pmap, 2 chains vectorised on each) and the campaign batch splits
+4 chains over the devices (pmap, two groups of one chain per device) and the campaign batch splits
 its campaigns across devices; both give the same kind of answer as on one device. A second
 process reloads the NUTS functions the first saved with ``jax.export`` (no tracing) and
 reproduces the same draws."""
