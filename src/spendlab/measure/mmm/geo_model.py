@@ -42,8 +42,11 @@ from spendlab.measure.mmm.model import (
     baseline_of,
     log_intercept,
     lognormal_from_moments,
+    media_blocks,
     media_params,
     prior_start,
+    transform_block,
+    with_offsets,
 )
 from spendlab.measure.mmm.model import draws_from_unconstrained as national_draws
 
@@ -101,19 +104,7 @@ def geo_arrays(cfg: MMMConfig, prep: GeoPrepared) -> dict[str, jax.Array]:
 
 def layout(spec: GeoSpec) -> tuple[tuple[str, int, int], ...]:
     c, g = spec.n_channels, spec.n_geos
-    names: list[tuple[str, int]] = []
-    if spec.adstock in ("geometric", "delayed"):
-        names.append(("alpha", c))
-    if spec.adstock == "delayed":
-        names.append(("theta", c))
-    if spec.adstock == "weibull":
-        names += [("shape", c), ("scale", c)]
-    if spec.saturation in ("hill", "michaelis_menten"):
-        names.append(("half", c))
-    if spec.saturation == "hill":
-        names.append(("slope", c))
-    if spec.saturation == "logistic":
-        names.append(("lam", c))
+    names = media_blocks(spec)
     if spec.pooling:
         names += [("iroas_mu", c)] + ([] if spec.tau_fixed else [("iroas_tau", c)])
     names += [("iroas_z", g * c), ("intercept", g)]
@@ -123,11 +114,7 @@ def layout(spec: GeoSpec) -> tuple[tuple[str, int, int], ...]:
         names += [("fourier", spec.n_fourier), ("seas_scale", g)]
     names += [(k, n) for k, n in (("events", spec.n_events), ("gamma", spec.n_controls)) if n]
     names.append(("sigma", g))
-    out, off = [], 0
-    for name, size in names:
-        out.append((name, off, size))
-        off += size
-    return tuple(out)
+    return with_offsets(names)
 
 
 def n_unconstrained(spec: GeoSpec) -> int:
@@ -141,19 +128,8 @@ _IDENTITY = ("fourier", "events", "gamma", "trend", "iroas_mu", "iroas_z")
 def constrain(spec: GeoSpec, u: jax.Array, a: dict) -> tuple[dict[str, jax.Array], jax.Array]:
     p, logjac = {}, jnp.zeros(())
     for name, off, size in layout(spec):
-        v = u[off : off + size]
-        if name in ("alpha", "theta"):
-            x = jax.nn.sigmoid(v)
-            logjac = logjac - jnp.sum(jax.nn.softplus(v) + jax.nn.softplus(-v))
-            if name == "theta":
-                x = x * (spec.max_lag / 2)
-                logjac = logjac + size * np.log(spec.max_lag / 2)
-        elif name in _IDENTITY or (name == "intercept" and not log_intercept(spec)):
-            x = v
-        else:  # log transform
-            x = jnp.exp(v)
-            logjac = logjac + jnp.sum(v)
-        p[name] = x
+        p[name], lj = transform_block(spec, name, u[off : off + size], _IDENTITY)
+        logjac = logjac + lj
     z = p["iroas_z"].reshape(spec.n_geos, spec.n_channels)
     p["iroas_z"] = z
     if spec.pooling:

@@ -161,8 +161,9 @@ _LOGNORMAL = {"shape": (float(np.log(1.5)), 0.5), "half": (0.0, 0.6), "slope": (
 _NORMAL_SD = {"trend": 0.5, "fourier": 0.3, "events": 0.5, "gamma": 0.3}
 
 
-def layout(spec: Spec) -> tuple[tuple[str, int, int], ...]:
-    """``(name, offset, size)`` of every parameter block in the unconstrained vector ``u``."""
+def media_blocks(spec: Any) -> list[tuple[str, int]]:
+    """``(name, size)`` of the adstock and saturation parameter blocks (one per channel; shared
+    by the national and the geo model)."""
     c = spec.n_channels
     names: list[tuple[str, int]] = []
     if spec.adstock in ("geometric", "delayed"):
@@ -177,17 +178,29 @@ def layout(spec: Spec) -> tuple[tuple[str, int, int], ...]:
         names.append(("slope", c))
     if spec.saturation == "logistic":
         names.append(("lam", c))
+    return names
+
+
+def with_offsets(names: list[tuple[str, int]]) -> tuple[tuple[str, int, int], ...]:
+    """``(name, offset, size)`` of consecutive blocks ``(name, size)``."""
+    out, off = [], 0
+    for name, size in names:
+        out.append((name, off, size))
+        off += size
+    return tuple(out)
+
+
+def layout(spec: Spec) -> tuple[tuple[str, int, int], ...]:
+    """``(name, offset, size)`` of every parameter block in the unconstrained vector ``u``."""
+    c = spec.n_channels
+    names = media_blocks(spec)
     names += [("iroas", c), ("intercept", 1)]
     if spec.trend:
         names.append(("trend", 1))
     names += [(k, n) for k, n in (("fourier", spec.n_fourier), ("events", spec.n_events),
                                   ("gamma", spec.n_controls)) if n]  # fmt: skip
     names.append(("sigma", 1))
-    out, off = [], 0
-    for name, size in names:
-        out.append((name, off, size))
-        off += size
-    return tuple(out)
+    return with_offsets(names)
 
 
 def n_unconstrained(spec: Spec) -> int:
@@ -198,24 +211,33 @@ def n_unconstrained(spec: Spec) -> int:
 _SCALAR = ("intercept", "trend", "sigma")
 
 
+def transform_block(
+    spec: Any, name: str, v: jax.Array, identity: tuple[str, ...]
+) -> tuple[jax.Array, jax.Array]:
+    """One block of ``u`` to its constrained value, with its log-Jacobian: logit for adstock
+    decays, scaled logit (0, max_lag / 2) for the delay, identity for ``identity`` blocks and the
+    intercept of an additive baseline, log for the rest."""
+    if name in ("alpha", "theta"):
+        x = jax.nn.sigmoid(v)
+        logjac = -jnp.sum(jax.nn.softplus(v) + jax.nn.softplus(-v))
+        if name == "theta":
+            x = x * (spec.max_lag / 2)
+            logjac = logjac + v.size * np.log(spec.max_lag / 2)
+        return x, logjac
+    if name in identity or (name == "intercept" and not log_intercept(spec)):
+        return v, jnp.zeros(())
+    return jnp.exp(v), jnp.sum(v)
+
+
+_IDENTITY = ("fourier", "events", "gamma", "trend")
+
+
 def constrain(spec: Spec, u: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
     """Constrained parameters from ``u`` and the log-Jacobian of the transform."""
     p, logjac = {}, jnp.zeros(())
     for name, off, size in layout(spec):
-        v = u[off : off + size]
-        if name == "alpha" or name == "theta":
-            x = jax.nn.sigmoid(v)
-            logjac = logjac - jnp.sum(jax.nn.softplus(v) + jax.nn.softplus(-v))
-            if name == "theta":
-                x = x * (spec.max_lag / 2)
-                logjac = logjac + size * np.log(spec.max_lag / 2)
-        elif name in ("fourier", "events", "gamma", "trend") or (
-            name == "intercept" and not log_intercept(spec)
-        ):
-            x = v
-        else:  # log transform
-            x = jnp.exp(v)
-            logjac = logjac + jnp.sum(v)
+        x, lj = transform_block(spec, name, u[off : off + size], _IDENTITY)
+        logjac = logjac + lj
         p[name] = x[0] if name in _SCALAR else x
     return p, logjac
 
