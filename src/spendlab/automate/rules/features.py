@@ -14,7 +14,8 @@ Definitions (the reference evaluator in tests implements the same, row by row):
   Each entity's performance must be reported at one level (no overlapping reports).
 - ``sum``: additive KPI: sum over the window (0 without rows); ratio KPI: ratio of the sums with
   the KPI's zero-denominator policy (:data:`spec.RATIO_KPIS`).
-- ``avg``: additive: sum / days in the window; ratio: mean of the defined daily ratios.
+- ``avg``: additive: sum / days in the window; ratio: mean of the defined daily ratios
+  (summed in fixed point, so every run and both evaluation paths agree to the last digit).
 - ``min`` / ``max``: over the days with rows (undefined daily ratios are skipped).
 - ``last``: the daily value on the latest day in the window where it is defined.
 - ``trend``: (this - previous) / |previous| of the ``sum`` value over the same-length window
@@ -175,6 +176,32 @@ def exact_sum(x: ir.NumericValue, where: ir.BooleanValue | None = None) -> ir.Nu
     return s.round(SUM_DECIMALS) if x.type().is_floating() else s
 
 
+#: Decimals daily values are fixed to before they are averaged (see :func:`exact_mean`).
+MEAN_DECIMALS = 12
+
+
+def exact_mean(x: ir.FloatingValue, where: ir.BooleanValue) -> ir.FloatingValue:
+    """The mean of the defined values of ``x`` where ``where`` holds, the same on every run and
+    in every evaluation path: the finite values are summed as fixed-point decimals (exact, so the
+    order a parallel warehouse adds them in cannot change the last digits, as a float ``mean``
+    did: 0.5669800000161092 vs ...093), then divided by their count. Any +inf (a daily ratio with
+    the ``infinite`` zero-denominator policy) makes the mean +inf, any -inf -inf; NULL without a
+    defined value."""
+    inf = ibis.literal(INF)
+    finite = ibis.ifelse(x.isinf(), ibis.null().cast("float64"), x)
+    fixed = finite.round(MEAN_DECIMALS).cast(f"decimal(38, {MEAN_DECIMALS})")
+    total = fixed.sum(where=where).cast("float64")
+    n = x.count(where=where)
+    pos = ((x == inf) & where).any()
+    neg = ((x == -inf) & where).any()
+    return ibis.cases(
+        (pos.fill_null(False), inf),
+        (neg.fill_null(False), -inf),
+        (n > 0, total / n.cast("float64")),
+        else_=ibis.null().cast("float64"),
+    )
+
+
 def kpi_from(values: dict[str, ir.NumericValue], kpi: str) -> ir.NumericValue:
     """A KPI from base sums (``values`` holds impressions, clicks, spend, conversions,
     revenue)."""
@@ -304,7 +331,7 @@ def _daily_features(t: ir.Table, gkeys: list[str], feats: list[tuple[str, Featur
         in_w = d.date.between(fk.start, fk.end)
         dv = kpi_from(base, fk.kpi)
         if fk.analytic == "avg":
-            aggs[name] = dv.mean(where=in_w)
+            aggs[name] = exact_mean(dv, in_w)
         elif fk.analytic == "min":
             aggs[name] = dv.min(where=in_w)
         elif fk.analytic == "max":
