@@ -34,6 +34,25 @@ def workspace(tmp_path: Path):
     wh.close()
 
 
+@pytest.fixture(autouse=True)
+def _close_shared_stores():
+    """Workspace stores are shared per process and URL; each test starts with none open."""
+    yield
+    from spendlab.store import close_shared_stores
+
+    close_shared_stores()
+
+
+def forget_workspace_id(folder: Path) -> Path:
+    """Drop the stable id from a workspace folder's spendlab.toml, so each copy of a template
+    gets its own id on first open (as a workspace made before ids existed does)."""
+    from spendlab.config import WORKSPACE_FILE, WorkspaceConfig
+
+    cfg = WorkspaceConfig.load(folder).model_copy(update={"id": None})
+    cfg.save_to(folder / WORKSPACE_FILE)
+    return folder
+
+
 @pytest.fixture
 def con():
     c = ibis.duckdb.connect()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import tomllib
+import uuid
 from pathlib import Path
 
 import tomli_w
@@ -14,13 +15,6 @@ from spendlab.core.money import is_currency
 from spendlab.errors import ConfigError
 
 WORKSPACE_FILE = "spendlab.toml"
-
-
-def workspace_key(path: str | Path) -> str:
-    """The key rows of a shared store carry for a workspace: its resolved folder path (planning,
-    MMM runs and the rules domain all use it; the CLI knows a path, the server stores the
-    resolved path of every registered workspace)."""
-    return str(Path(path).expanduser().resolve())
 
 
 class Settings(BaseSettings):
@@ -34,7 +28,8 @@ class Settings(BaseSettings):
     threads: int = Field(2, ge=1, description="Worker threads for the warehouse and model fits")
     memory_limit: str = Field("8GB", description="DuckDB memory limit per workspace connection")
     home: Path = Field(
-        Path.home() / ".spendlab", description="Folder for the app store when store_url is unset"
+        Path.home() / ".spendlab",
+        description="Folder for the server store (when store_url is unset) and caches",
     )
     workspaces_root: Path | None = Field(
         None,
@@ -43,8 +38,10 @@ class Settings(BaseSettings):
     )
     store_url: str | None = Field(
         None,
-        description="SQLAlchemy URL of the app store (users, runs, rules, action log); "
-        "default sqlite:///<home>/spendlab.db; PostgreSQL in production",
+        description="SQLAlchemy URL of one database for the server's store (users, keys, jobs, "
+        "workspace registry) and every workspace's store (runs, curve sets, scenarios, rules, "
+        "actions); PostgreSQL for a multi-workspace server. Unset: <home>/spendlab.db for the "
+        "server and app.db inside each workspace (see spendlab.workspace)",
     )
     secret_key: SecretStr | None = Field(
         None,
@@ -78,22 +75,28 @@ class Settings(BaseSettings):
         description="Local time (HH:MM, in each rule's time zone) at which scheduled rules run",
     )
 
-    def resolved_workspaces_root(self) -> Path:
-        return (self.workspaces_root or self.home / "workspaces").expanduser().resolve()
-
-    def workspace_store_url(self, workspace: Path) -> str:
-        """The store a workspace's commands use: ``store_url``, else ``app.db`` inside it."""
-        return self.store_url or f"sqlite:///{(Path(workspace) / 'app.db').resolve()}"
-
-    def resolved_store_url(self) -> str:
-        """The store URL, defaulting to a SQLite file under ``home``."""
-        return self.store_url or f"sqlite:///{self.home / 'spendlab.db'}"
+    lock_wait: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds a command waits for a workspace warehouse another process is "
+        "using (e.g. a server request or a CLI ingest) before it gives up with a clear error",
+    )
+    jax_cache: str | None = Field(
+        None,
+        description="Folder of JAX's compilation cache (default <home>/cache/jax; off disables)",
+    )
 
 
 class WorkspaceConfig(BaseModel):
     """What ``spendlab.toml`` in a workspace holds."""
 
     name: str = "workspace"
+    id: str | None = Field(
+        None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Stable id the workspace's rows in a store are keyed by (set on creation)",
+    )
     currency: str = Field("USD", description="Reporting currency: every amount is stored in it")
     timezone: str = "UTC"
     warehouse: str = Field(
@@ -107,6 +110,11 @@ class WorkspaceConfig(BaseModel):
         if not is_currency(v):
             raise ValueError(f"{v!r} is not an ISO 4217 currency code (e.g. USD, EUR, GBP)")
         return v
+
+    @staticmethod
+    def new_id() -> str:
+        """A new stable workspace id."""
+        return uuid.uuid4().hex
 
     @classmethod
     def load(cls, folder: Path) -> WorkspaceConfig:
@@ -125,9 +133,11 @@ class WorkspaceConfig(BaseModel):
             ) from e
 
     def save(self, folder: Path) -> None:
-        (folder / WORKSPACE_FILE).write_text(
-            tomli_w.dumps({"workspace": self.model_dump()}), encoding="utf-8"
-        )
+        self.save_to(folder / WORKSPACE_FILE)
+
+    def save_to(self, path: Path) -> None:
+        data = self.model_dump(exclude_none=True)
+        path.write_text(tomli_w.dumps({"workspace": data}), encoding="utf-8")
 
 
 def get_settings() -> Settings:

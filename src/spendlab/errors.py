@@ -3,7 +3,8 @@
     SpendLabError
     ├── ConfigError(ValueError)            a setting or option is wrong
     ├── WorkspaceError(RuntimeError)       workspace missing, not initialised, locked, newer schema
-    │   └── WorkspaceNotFoundError(FileNotFoundError)
+    │   ├── WorkspaceNotFoundError(FileNotFoundError)
+    │   └── WorkspaceBusyError(TimeoutError)   another process held the warehouse too long
     ├── DataError(ValueError)              input data is unusable
     │   ├── SourceFormatError              a file is not in the format its reader expects
     │   └── ValidationError                rows break the canonical schema (carries Issues)
@@ -33,6 +34,10 @@ class WorkspaceError(SpendLabError, RuntimeError):
 
 class WorkspaceNotFoundError(WorkspaceError, FileNotFoundError):
     """No workspace at the given path."""
+
+
+class WorkspaceBusyError(WorkspaceError, TimeoutError):
+    """Another process held the workspace's warehouse longer than the wait allowed."""
 
 
 class NotFoundError(SpendLabError, LookupError):

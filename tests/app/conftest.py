@@ -16,6 +16,8 @@ from sqlalchemy import create_engine, text
 from spendlab.app.store import open_store
 from spendlab.config import Settings
 
+from ..conftest import forget_workspace_id
+
 PG_BIN = Path("/usr/bin/pg_createcluster")
 PASSWORD = "correct-horse-battery"
 
@@ -82,7 +84,7 @@ def demo_template(tmp_path_factory) -> Path:
     with Warehouse.init(root, currency="USD", name="demo") as wh:
         tables = ("ad_performance", "outcomes", "entities", "touchpoints", "conversions")
         ingest_frames(wh, {k: market.frames[k] for k in tables})
-    return root
+    return forget_workspace_id(root)
 
 
 @pytest.fixture

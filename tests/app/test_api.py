@@ -9,7 +9,7 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
-from spendlab.app.store.db import head_revision
+from spendlab.store import head_revision
 
 from .conftest import PASSWORD, login
 

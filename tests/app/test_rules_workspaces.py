@@ -16,7 +16,7 @@ from alembic import command
 from fastapi.testclient import TestClient
 
 from spendlab.app.store import open_store
-from spendlab.app.store.db import _alembic_config, head_revision
+from spendlab.store import _alembic_config, head_revision
 from spendlab.automate import pipeline
 from spendlab.automate import store as rstore
 from spendlab.automate.rules import parse_rules
@@ -166,7 +166,7 @@ def test_rest_routes_of_one_workspace_never_show_the_others(app_factory, demo_te
 def test_upgrade_keeps_old_rows_under_the_empty_workspace(store_url):
     """0005 -> 0006 on rows written before: they get workspace '', the keys gain it; down and
     up again works."""
-    from spendlab.app.store.db import make_engine
+    from spendlab.store import make_engine
 
     engine = make_engine(store_url)
     with engine.begin() as conn:

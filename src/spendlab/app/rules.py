@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import json
 import tempfile
-import threading
 import zipfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -24,14 +23,11 @@ from zoneinfo import ZoneInfo
 
 import pydantic
 import yaml
-from sqlalchemy.engine import Engine
 
 import spendlab.automate
-from spendlab.app.store import Store, Workspace, open_store
 from spendlab.automate import monitor, pipeline, store
 from spendlab.automate.rules.spec import Rule
 from spendlab.automate.store import RuleStore
-from spendlab.config import Settings
 from spendlab.core.actions import Action, ActionStatus
 from spendlab.core.jsonsafe import jsonable
 from spendlab.data.warehouse import Warehouse
@@ -39,39 +35,6 @@ from spendlab.errors import ConfigError, Issue, NotFoundError, ValidationError
 
 TEMPLATES = Path(spendlab.automate.__file__).parent / "templates"
 MAX_SPEC_CHARS = 200_000
-
-
-class RuleStores:
-    """One rule store per workspace, opened (and migrated) on first use and kept open."""
-
-    def __init__(self, settings: Settings, app_store: Store) -> None:
-        self.settings = settings
-        self.app_store = app_store
-        self._open: dict[str, Store] = {}
-        self._lock = threading.Lock()
-
-    def url(self, ws: Workspace) -> str:
-        return self.settings.workspace_store_url(Path(ws.path))
-
-    def engine(self, ws: Workspace) -> Engine:
-        url = self.url(ws)
-        if url == self.app_store.engine.url.render_as_string(hide_password=False):
-            return self.app_store.engine
-        with self._lock:
-            st = self._open.get(url)
-            if st is None:
-                st = self._open[url] = open_store(url)
-            return st.engine
-
-    def store(self, ws: Workspace) -> RuleStore:
-        """The workspace's rules store: its rows of the (possibly shared) store."""
-        return RuleStore.of(self.engine(ws), ws.path)
-
-    def close(self) -> None:
-        with self._lock:
-            for st in self._open.values():
-                st.close()
-            self._open.clear()
 
 
 # -- specs -------------------------------------------------------------------------------------

@@ -2,11 +2,12 @@
 own ``MetaData``). The app shell includes ``metadata`` in its migrations; tests call
 ``metadata.create_all(engine)``.
 
-Every row carries its ``workspace`` (:func:`spendlab.config.workspace_key`: the resolved folder
-path), and every function takes a :class:`RuleStore` -- an engine bound to one workspace -- and
-reads and writes only that workspace's rows, so several workspaces can share one store
-(``SPENDLAB_STORE_URL``) without seeing each other's rules, queue, log, undo or re-run checks.
-Rows written before the column existed (migration ``0006_rules_workspace``) carry ``''``."""
+Every row carries its ``workspace`` (the workspace's stable id, :attr:`spendlab.workspace.
+Workspace.id`), and every function takes a :class:`RuleStore` -- an engine bound to one
+workspace -- and reads and writes only that workspace's rows, so several workspaces can share one
+store (``SPENDLAB_STORE_URL``) without seeing each other's rules, queue, log, undo or re-run
+checks. Rows written before the column existed (migration ``0006_rules_workspace``) carry ``''``;
+migration ``0007_workspace_ids`` re-keys rows keyed by a folder path to that folder's id."""
 
 from __future__ import annotations
 
@@ -15,17 +16,18 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from spendlab.automate.rules.spec import Rule
-from spendlab.config import workspace_key
 from spendlab.core.actions import Action, ActionKind, ActionStatus, EntityRef
 from spendlab.core.hierarchy import Level
 from spendlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from spendlab.workspace import Workspace
 
 metadata = sa.MetaData()
 
@@ -125,9 +127,9 @@ class RuleStore:
     workspace: str
 
     @classmethod
-    def of(cls, engine: Engine, workspace: str | Path) -> RuleStore:
-        """The store of the workspace folder ``workspace`` (keyed by its resolved path)."""
-        return cls(engine, workspace_key(workspace))
+    def of(cls, ws: Workspace) -> RuleStore:
+        """The rules store of a workspace: its store, its rows."""
+        return cls(ws.store.engine, ws.id)
 
 
 def now() -> datetime:

@@ -30,9 +30,9 @@ StoreOpt = Annotated[
 @contextmanager
 def _store(url: str | None) -> Iterator[Any]:
     from spendlab.app.store import open_store
-    from spendlab.config import get_settings
+    from spendlab.workspace import server_store_url
 
-    st = open_store(url or get_settings().resolved_store_url())
+    st = open_store(url or server_store_url())
     try:
         yield st
     finally:
@@ -138,6 +138,7 @@ def serve_app(
     from spendlab.app.api import create_app
     from spendlab.app.store import open_store
     from spendlab.config import get_settings
+    from spendlab.workspace import server_store_url
 
     settings = get_settings()
     if ephemeral_secret and settings.secret_key is None:
@@ -146,7 +147,7 @@ def serve_app(
 
         settings = settings.model_copy(update={"secret_key": SecretStr(secrets.token_urlsafe(48))})
     _check_port(host, port)
-    store = open_store(store_url or settings.resolved_store_url())
+    store = open_store(store_url or server_store_url(settings))
     app = create_app(settings, store)
     for ws in workspaces:
         from spendlab.config import WorkspaceConfig

@@ -11,14 +11,17 @@ This is the only module that speaks SQL directly, and only for what Ibis has no 
 (transactions, DELETE); those statements are built as SQLGlot expressions and rendered in the
 backend's dialect, never by string concatenation.
 
-A DuckDB file opened read-write locks out every other process, readers included: one process
-owns a workspace (the server); others go through it or open it read-only when it is free.
+A DuckDB file opened read-write locks out every other process, readers included: every process
+opens it for one operation and closes it after (``Workspace.warehouse``), and one that finds it
+locked waits its turn (``SPENDLAB_LOCK_WAIT`` seconds) before it fails with a clear message.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +36,12 @@ from pydantic import ValidationError as PydanticValidationError
 
 from spendlab.config import WORKSPACE_FILE, WorkspaceConfig, get_settings
 from spendlab.data.schema import LOAD_ID, TABLES, TableSpec, table_spec
-from spendlab.errors import ConfigError, WorkspaceError, WorkspaceNotFoundError
+from spendlab.errors import (
+    ConfigError,
+    WorkspaceBusyError,
+    WorkspaceError,
+    WorkspaceNotFoundError,
+)
 
 #: Bump with every migration added to ``_MIGRATIONS``.
 SCHEMA_VERSION = 2
@@ -150,6 +158,7 @@ class Warehouse:
         try:
             cfg = WorkspaceConfig(
                 name=name or root.name,
+                id=WorkspaceConfig.new_id(),
                 currency=currency,
                 **({"warehouse": warehouse} if warehouse else {}),
             )
@@ -161,8 +170,13 @@ class Warehouse:
         return cls.open(root)
 
     @classmethod
-    def open(cls, path: str | Path, *, read_only: bool = False) -> Warehouse:
-        """Open an existing workspace (migrating it forward when opened read-write)."""
+    def open(
+        cls, path: str | Path, *, read_only: bool = False, wait: float | None = None
+    ) -> Warehouse:
+        """Open an existing workspace (migrating it forward when opened read-write). A DuckDB
+        file another process holds is waited for up to ``wait`` seconds (default
+        ``SPENDLAB_LOCK_WAIT``); use it briefly and close it (:class:`spendlab.workspace.
+        Workspace.warehouse` does), so others can take their turn."""
         root = Path(path)
         if not (root / WORKSPACE_FILE).exists():
             raise WorkspaceNotFoundError(
@@ -170,7 +184,7 @@ class Warehouse:
                 f"`spendlab init {root}`"
             )
         cfg = WorkspaceConfig.load(root)
-        con = _connect(root, cfg.warehouse, read_only)
+        con = _connect(root, cfg.warehouse, read_only, wait)
         wh = cls(root, cfg, con, read_only)
         if not read_only:
             wh.migrate()
@@ -355,26 +369,45 @@ def _date_column(spec: TableSpec) -> str | None:
     return None
 
 
-def _connect(root: Path, url: str, read_only: bool) -> BaseBackend:
+def _holder(message: str) -> str:
+    """The process DuckDB names as holding a lock ("... is held in /usr/bin/python (PID 12)")."""
+    m = re.search(r"held in (.+?) \(PID (\d+)\)", message)
+    return f"process {m.group(2)} ({Path(m.group(1)).name})" if m else "another process"
+
+
+def _connect_duckdb(root: Path, db: Path, read_only: bool, wait: float) -> BaseBackend:
+    """Connect, waiting with growing pauses while another process holds the file's lock."""
     settings = get_settings()
-    if url.startswith("duckdb://"):
-        rel = url.removeprefix("duckdb://")
-        db = Path(rel) if Path(rel).is_absolute() else root / rel
+    deadline = time.monotonic() + wait
+    pause = 0.02
+    while True:
         try:
-            con = ibis.duckdb.connect(
+            return ibis.duckdb.connect(
                 database=str(db),
                 read_only=read_only,
                 threads=settings.threads,
                 memory_limit=settings.memory_limit,
             )
         except Exception as e:  # duckdb.IOException: lock held by another process
-            if "lock" in str(e).lower():
-                raise WorkspaceError(
-                    f"workspace {root} is in use by another process (DuckDB allows one writer "
-                    "and locks out readers); stop that process (e.g. `spendlab serve`) or go "
-                    "through its API"
+            if "lock" not in str(e).lower():
+                raise WorkspaceError(f"cannot open {db}: {e}") from e
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkspaceBusyError(
+                    f"workspace {root} is busy: {_holder(str(e))} has held its warehouse for "
+                    f"more than {wait:g} s (DuckDB lets one process write at a time); try again "
+                    "when it finishes, or wait longer with SPENDLAB_LOCK_WAIT=SECONDS"
                 ) from e
-            raise WorkspaceError(f"cannot open {db}: {e}") from e
+            time.sleep(min(pause, left))
+            pause = min(pause * 1.5, 0.5)
+
+
+def _connect(root: Path, url: str, read_only: bool, wait: float | None = None) -> BaseBackend:
+    if url.startswith("duckdb://"):
+        rel = url.removeprefix("duckdb://")
+        db = Path(rel) if Path(rel).is_absolute() else root / rel
+        wait = get_settings().lock_wait if wait is None else wait
+        con = _connect_duckdb(root, db, read_only, wait)
         con.raw_sql(
             sge.Set(
                 expressions=[

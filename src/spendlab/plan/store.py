@@ -2,9 +2,9 @@
 plan's own ``MetaData``; every function takes an ``Engine``). The app shell includes ``metadata``
 in its migrations (revision ``0003_plan``); tests may call ``metadata.create_all(engine)``.
 
-Rows are keyed by ``workspace``: the workspace's resolved folder path (see
-:func:`workspace_key`), the one name the CLI (which knows a path) and the server (which stores
-the resolved path of every registered workspace) share.
+Rows are keyed by ``workspace``: the workspace's stable id (:attr:`spendlab.workspace.
+Workspace.id`, kept in its ``spendlab.toml``), so moving the folder keeps them; every function
+takes the workspace store's engine and that id.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from spendlab.config import workspace_key as workspace_key  # re-export; home: spendlab.config
 from spendlab.errors import NotFoundError
 
 metadata = sa.MetaData()

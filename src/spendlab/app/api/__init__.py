@@ -30,6 +30,7 @@ from spendlab.app.api.routes import (
 from spendlab.app.api.state import AppState
 from spendlab.app.store import Store, open_store
 from spendlab.config import Settings, get_settings
+from spendlab.workspace import server_store_url
 
 log = logging.getLogger("spendlab.api")
 
@@ -45,7 +46,7 @@ def create_app(
 ) -> FastAPI:
     """The whole server. ``store`` defaults to the one at ``settings.store_url``."""
     settings = settings or get_settings()
-    store = store or open_store(settings.resolved_store_url())
+    store = store or open_store(server_store_url(settings))
     state = AppState(settings, store)
     if state.tokens.ephemeral:
         log.warning("SPENDLAB_SECRET_KEY is not set: using a random key, so logins end on restart")

@@ -20,6 +20,7 @@ from spendlab.errors import (
     NotFoundError,
     SpendLabError,
     ValidationError,
+    WorkspaceBusyError,
     WorkspaceError,
     WorkspaceNotFoundError,
 )
@@ -69,6 +70,8 @@ def status_for(e: SpendLabError) -> tuple[int, str]:
         return 422, "validation_error"
     if isinstance(e, DataError):
         return 422, "data_error"
+    if isinstance(e, WorkspaceBusyError):
+        return 503, "workspace_busy"
     if isinstance(e, WorkspaceError):
         return 409, "workspace_error"
     if isinstance(e, NotFittedError):
@@ -82,6 +85,8 @@ def install(app: FastAPI) -> None:
         status, code = status_for(e)
         issues = [i.to_dict() for i in getattr(e, "issues", [])]
         headers = {"Retry-After": str(e.retry_after)} if isinstance(e, RateLimited) else None
+        if status == 503:
+            headers = {"Retry-After": "5"}
         if status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
         return error_response(status, str(e), code=code, issues=issues, headers=headers)

@@ -1,22 +1,29 @@
-"""App state: users, API keys, workspaces, background jobs, and (from the domain issues) saved
-scenarios, model runs, rules, rule runs and the action log.
-
-SQLite by default, PostgreSQL by URL. The schema is created and upgraded by Alembic migrations
-(``store/migrations``); :func:`open_store` always brings a store to the newest revision.
+"""The server's store: users, API keys, revoked tokens, background jobs and the registry of
+workspaces. Rows that belong to a workspace (runs, curve sets, scenarios, rules, actions) live in
+the workspace's store (:class:`spendlab.workspace.Workspace`). Engines, sessions and migrations:
+:mod:`spendlab.store`.
 """
 
-from spendlab.app.store.db import Store, open_store, upgrade
-from spendlab.app.store.models import ApiKey, Base, Job, RevokedToken, Role, User, Workspace
+from spendlab.app.store.models import (
+    ApiKey,
+    Base,
+    Job,
+    RegisteredWorkspace,
+    RevokedToken,
+    Role,
+    User,
+)
+from spendlab.store import Store, open_store, upgrade
 
 __all__ = [
     "ApiKey",
     "Base",
     "Job",
+    "RegisteredWorkspace",
     "RevokedToken",
     "Role",
     "Store",
     "User",
-    "Workspace",
     "open_store",
     "upgrade",
 ]

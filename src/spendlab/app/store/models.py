@@ -1,5 +1,6 @@
-"""SQLAlchemy 2 models of the app store. Domain packages own their own tables (on their own
-``MetaData``); :func:`spendlab.app.store.db.all_metadata` collects them for the migrations."""
+"""SQLAlchemy 2 models of the server's store (users, keys, revoked tokens, the workspace registry,
+jobs). Domain packages own their own tables (on their own ``MetaData``); the migrations in
+:mod:`spendlab.store` create all of them."""
 
 from __future__ import annotations
 
@@ -117,14 +118,16 @@ class RevokedToken(Base):
     expires_at: Mapped[datetime] = mapped_column()
 
 
-class Workspace(Base):
-    """A registered workspace folder (warehouse + spendlab.toml) the server may open."""
+class RegisteredWorkspace(Base):
+    """A workspace folder the server may open: its number in URLs, display name, folder and
+    stable id (``uid``, from its spendlab.toml: a moved folder is found again by it)."""
 
     __tablename__ = "workspaces"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     path: Mapped[str] = mapped_column(Text)
+    uid: Mapped[str | None] = mapped_column(String(64), unique=True, index=True, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,10 +5,12 @@ method, diagnostics, fit seconds), ``data.csv`` (the rows fitted) and ``posterio
 shaped (chains, draws, ...)). ``MMM.load(run_dir)`` rebuilds the fitted model without refitting.
 A workspace keeps its runs in ``WORKSPACE/mmm/runs/<id>/``.
 
-Index (``mmm_runs``, on this module's own ``MetaData``; the app store's migrations create it):
-one row per run with its workspace, when, status (running / succeeded / failed), data hash,
-config, code version, the summary JSON (``MMM.to_json()``) and the folder of its posterior.
-Every function takes an ``Engine``.
+Index (``mmm_runs``, on this module's own ``MetaData``; the migrations in :mod:`spendlab.store`
+create it): one row per run with its workspace's stable id, when, status (running / succeeded /
+failed), data hash, config, code version, the summary JSON (``MMM.to_json()``) and the folder of
+its posterior (relative to the workspace when inside it, so a moved workspace keeps its runs).
+Every index function takes the :class:`~spendlab.workspace.Workspace` and reads and writes its
+store, only its rows.
 """
 
 from __future__ import annotations
@@ -18,17 +20,18 @@ import secrets
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from spendlab import __version__
-from spendlab.config import workspace_key as workspace_key  # re-export; home: spendlab.config
 from spendlab.core.jsonsafe import jsonable
 from spendlab.errors import ConfigError, NotFittedError, NotFoundError
+
+if TYPE_CHECKING:
+    from spendlab.workspace import Workspace
 
 RUN_VERSION = 1
 STATUSES = ("running", "succeeded", "failed")
@@ -115,14 +118,9 @@ def new_run_id() -> str:
     return secrets.token_hex(8)
 
 
-def run_folder(workspace: str | Path, run_id: str) -> Path:
-    """Where a workspace keeps the files of a run."""
-    return Path(workspace_key(workspace)) / "mmm" / "runs" / run_id
-
-
-def _rel(workspace: str, run_dir: Path) -> str:
+def _rel(ws: Workspace, run_dir: Path) -> str:
     p = run_dir.expanduser().resolve()
-    return p.relative_to(workspace).as_posix() if p.is_relative_to(workspace) else str(p)
+    return p.relative_to(ws.path).as_posix() if p.is_relative_to(ws.path) else str(p)
 
 
 def _utc(v: datetime | None) -> str | None:
@@ -157,8 +155,7 @@ def _row(r: Any, *, full: bool = True) -> dict[str, Any]:
 
 
 def start_run(
-    engine: Engine,
-    workspace: str | Path,
+    ws: Workspace,
     config: Any,
     *,
     run_id: str | None = None,
@@ -168,9 +165,9 @@ def start_run(
     """Index a run that is starting (status ``running``); returns its id."""
     run_id = run_id or new_run_id()
     cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    with engine.begin() as c:
+    with ws.store.engine.begin() as c:
         c.execute(runs.insert().values(
-            id=run_id, workspace=workspace_key(workspace), created_at=_now(), status="running",
+            id=run_id, workspace=ws.id, created_at=_now(), status="running",
             source=source[:200], config=json.dumps(cfg), code_version=__version__,
             created_by=user[:64],
         ))  # fmt: skip
@@ -178,11 +175,11 @@ def start_run(
 
 
 def finish_run(
-    engine: Engine, run_id: str, run_dir: str | Path, summary: dict[str, Any] | None = None
+    ws: Workspace, run_id: str, run_dir: str | Path, summary: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Mark a run ``succeeded`` from its saved folder (``summary`` defaults to the reloaded
     model's ``to_json()``)."""
-    run = get_run(engine, run_id)
+    get_run(ws, run_id)
     folder = Path(run_dir)
     meta = json.loads((folder / "run.json").read_text())
     cfg = json.loads((folder / "config.json").read_text())
@@ -190,31 +187,30 @@ def finish_run(
         from spendlab.measure.mmm.estimator import MMM
 
         summary = MMM.load(folder).to_json()
-    with engine.begin() as c:
+    with ws.store.engine.begin() as c:
         c.execute(runs.update().where(runs.c.id == run_id).values(
             status="succeeded", finished_at=_now(), data_hash=meta["data_hash"],
             config=json.dumps(cfg), code_version=str(meta.get("code_version", __version__))[:40],
-            summary=json.dumps(jsonable(summary)), path=_rel(run["workspace"], folder),
+            summary=json.dumps(jsonable(summary)), path=_rel(ws, folder),
             error=None,
         ))  # fmt: skip
-    return get_run(engine, run_id)
+    return get_run(ws, run_id)
 
 
-def set_job(engine: Engine, run_id: str, job_id: str) -> None:
+def set_job(ws: Workspace, run_id: str, job_id: str) -> None:
     """Link a run to the background job that fits it."""
-    with engine.begin() as c:
+    with ws.store.engine.begin() as c:
         c.execute(runs.update().where(runs.c.id == run_id).values(job_id=job_id))
 
 
-def fail_run(engine: Engine, run_id: str, error: str) -> None:
-    with engine.begin() as c:
+def fail_run(ws: Workspace, run_id: str, error: str) -> None:
+    with ws.store.engine.begin() as c:
         c.execute(runs.update().where(runs.c.id == run_id).values(
             status="failed", finished_at=_now(), error=error[:4000]))  # fmt: skip
 
 
 def record_run(
-    engine: Engine,
-    workspace: str | Path,
+    ws: Workspace,
     model: Any,
     *,
     run_id: str | None = None,
@@ -225,19 +221,18 @@ def record_run(
 ) -> dict[str, Any]:
     """Save a fitted model's files (``run_dir``, default ``WORKSPACE/mmm/runs/<id>``) and index
     the run as succeeded. Returns the indexed run."""
-    run_id = start_run(engine, workspace, model.config, run_id=run_id, source=source, user=user)
-    folder = Path(run_dir) if run_dir is not None else run_folder(workspace, run_id)
+    run_id = start_run(ws, model.config, run_id=run_id, source=source, user=user)
+    folder = Path(run_dir) if run_dir is not None else ws.run_folder(run_id)
     try:
         model.save(folder)
-        return finish_run(engine, run_id, folder, summary or model.to_json())
+        return finish_run(ws, run_id, folder, summary or model.to_json())
     except BaseException as e:
-        fail_run(engine, run_id, f"{type(e).__name__}: {e}")
+        fail_run(ws, run_id, f"{type(e).__name__}: {e}")
         raise
 
 
 def register_run(
-    engine: Engine,
-    workspace: str | Path,
+    ws: Workspace,
     run_dir: str | Path,
     summary: dict[str, Any] | None = None,
     *,
@@ -248,32 +243,28 @@ def register_run(
     if not (folder / "run.json").exists():
         raise ConfigError(f"{folder} is not an MMM run folder (no run.json)")
     cfg = json.loads((folder / "config.json").read_text())
-    run_id = start_run(engine, workspace, cfg, source=source or "folder")
+    run_id = start_run(ws, cfg, source=source or "folder")
     try:
-        return finish_run(engine, run_id, folder, summary)
+        return finish_run(ws, run_id, folder, summary)
     except BaseException as e:
-        fail_run(engine, run_id, f"{type(e).__name__}: {e}")
+        fail_run(ws, run_id, f"{type(e).__name__}: {e}")
         raise
 
 
-def list_runs(
-    engine: Engine, workspace: str | Path | None = None, status: str | None = None
-) -> list[dict[str, Any]]:
-    """Runs, newest first (without config and summary: :func:`get_run` has them)."""
-    q = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.id)
-    if workspace is not None:
-        q = q.where(runs.c.workspace == workspace_key(workspace))
+def list_runs(ws: Workspace, status: str | None = None) -> list[dict[str, Any]]:
+    """The workspace's runs, newest first (without config and summary: :func:`get_run` has
+    them)."""
+    q = sa.select(runs).where(runs.c.workspace == ws.id)
+    q = q.order_by(runs.c.created_at.desc(), runs.c.id)
     if status is not None:
         q = q.where(runs.c.status == status)
-    with engine.connect() as c:
+    with ws.store.engine.connect() as c:
         return [_row(r, full=False) for r in c.execute(q)]
 
 
-def get_run(engine: Engine, run_id: str, workspace: str | Path | None = None) -> dict[str, Any]:
-    q = sa.select(runs).where(runs.c.id == run_id)
-    if workspace is not None:
-        q = q.where(runs.c.workspace == workspace_key(workspace))
-    with engine.connect() as c:
+def get_run(ws: Workspace, run_id: str) -> dict[str, Any]:
+    q = sa.select(runs).where(runs.c.id == run_id, runs.c.workspace == ws.id)
+    with ws.store.engine.connect() as c:
         r = c.execute(q).first()
     if r is None:
         raise NotFoundError(f"no model run {run_id!r} in this workspace; list them with "
@@ -281,18 +272,19 @@ def get_run(engine: Engine, run_id: str, workspace: str | Path | None = None) ->
     return _row(r)
 
 
-def latest_run(engine: Engine, workspace: str | Path) -> dict[str, Any] | None:
+def latest_run(ws: Workspace) -> dict[str, Any] | None:
     """The newest succeeded run of a workspace, or None."""
-    done = list_runs(engine, workspace, status="succeeded")
-    return get_run(engine, done[0]["id"]) if done else None
+    done = list_runs(ws, status="succeeded")
+    return get_run(ws, done[0]["id"]) if done else None
 
 
-def run_path(run: dict[str, Any]) -> Path:
+def run_path(ws: Workspace, run: dict[str, Any]) -> Path:
+    """The folder of a run's files (stored relative to the workspace when inside it)."""
     p = Path(run["path"] or "")
-    return p if p.is_absolute() else Path(run["workspace"]) / p
+    return p if p.is_absolute() else ws.path / p
 
 
-def load_model(run: dict[str, Any]) -> Any:
+def load_model(ws: Workspace, run: dict[str, Any]) -> Any:
     """The fitted model of an indexed run (from its files, no refit; kept in a small cache)."""
     if run["status"] != "succeeded" or not run.get("path"):
         raise NotFittedError(
@@ -300,7 +292,7 @@ def load_model(run: dict[str, Any]) -> Any:
             + (f" ({run['error']})" if run.get("error") else "")
             + "; pick a succeeded run"
         )
-    folder = run_path(run)
+    folder = run_path(ws, run)
     if not (folder / "run.json").exists():
         raise NotFoundError(
             f"the files of model run {run['id']} are gone from {folder}; fit the model again"

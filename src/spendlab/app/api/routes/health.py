@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from spendlab import __version__
 from spendlab.app.api.deps import StateDep
-from spendlab.app.store.db import current_revision
+from spendlab.store import current_revision
 
 router = APIRouter(tags=["health"])
 

@@ -1,7 +1,21 @@
-"""Opening the store: engine, sessions and migrations (Alembic, run programmatically)."""
+"""Stores: SQLAlchemy engines, sessions and the schema migrations (Alembic, run
+programmatically). SQLite by default, PostgreSQL by URL; :func:`open_store` always brings a store
+to the newest revision.
+
+One schema serves both kinds of store (:mod:`spendlab.workspace` decides which URL each is): the
+server's (users, API keys, revoked tokens, jobs, the workspace registry) and a workspace's (MMM
+runs, curve sets, scenarios, rules and the action log, keyed by the workspace's stable id). With
+``SPENDLAB_STORE_URL`` set they are one database.
+
+This package knows no domain: the tables are created by the migrations in ``migrations/``; each
+domain declares its own ``MetaData`` for queries (``app.store.models``, ``automate.store``,
+``plan.store``, ``measure.mmm.store``), and a test checks that they match the migrations.
+"""
 
 from __future__ import annotations
 
+import atexit
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,25 +30,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from spendlab.app.store.models import Base
 from spendlab.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def all_metadata() -> list[MetaData]:
-    """Every table the migrations manage: the app's own and the domains' (one home each)."""
-    from spendlab.automate import store as automate_store
-    from spendlab.measure.mmm import store as mmm_store
-    from spendlab.plan import store as plan_store
-
-    return [Base.metadata, automate_store.metadata, plan_store.metadata, mmm_store.metadata]
-
-
-def _alembic_config(connection: Any) -> Config:
+def _alembic_config(connection: Any, metadata: list[MetaData] | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
+    cfg.attributes["metadata"] = metadata
     return cfg
 
 
@@ -119,3 +124,28 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
                 f"{e.orig}; check SPENDLAB_STORE_URL and that the database server is running"
             ) from e
     return Store(engine)
+
+
+_shared: dict[str, Store] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_store(url: str) -> Store:
+    """The store at ``url``, opened (and migrated) once per process and kept open: every
+    workspace handle and the server share one engine per database."""
+    with _shared_lock:
+        st = _shared.get(url)
+        if st is None:
+            st = _shared[url] = open_store(url)
+        return st
+
+
+def close_shared_stores() -> None:
+    """Dispose of every shared store (tests; the server at shutdown)."""
+    with _shared_lock:
+        for st in _shared.values():
+            st.close()
+        _shared.clear()
+
+
+atexit.register(close_shared_stores)

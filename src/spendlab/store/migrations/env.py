@@ -1,18 +1,16 @@
-"""Alembic environment: runs on the connection the caller passes (see store/db.py)."""
+"""Alembic environment: runs on the connection the caller passes (see spendlab.store.upgrade)."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from spendlab.app.store.db import all_metadata
-
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - offline SQL generation is not offered
-    raise RuntimeError("spendlab migrations run through spendlab.app.store.db.upgrade()")
+    raise RuntimeError("spendlab migrations run through spendlab.store.upgrade()")
 
 context.configure(
     connection=connection,
-    target_metadata=all_metadata(),
+    target_metadata=context.config.attributes.get("metadata"),
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
 )
