@@ -137,6 +137,22 @@ def authenticate(store: Store, username: str, password: str) -> User | None:
         return user
 
 
+BAD_LOGIN = "wrong user name or password"
+
+
+def login(store: Store, limiter: LoginLimiter, client: str, username: str, password: str) -> User:
+    """The log-in use case of the API and the login page: the rate limit for ``client`` (the
+    caller's address) and ``username``, then the credentials. The error never says which part
+    failed."""
+    limiter.check(client, username)
+    user = authenticate(store, username, password)
+    if user is None:
+        limiter.failed(client, username)
+        raise AuthError(BAD_LOGIN)
+    limiter.succeeded(client, username)
+    return user
+
+
 # -- tokens ----------------------------------------------------------------------------------
 
 

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from spendlab.cli.output import emit_json, out, run, status
-from spendlab.config import get_settings
-from spendlab.data.ingest import LoadReport, ingest_file
-from spendlab.data.sources import describe_sources
-from spendlab.data.warehouse import Warehouse
-from spendlab.errors import ConfigError, WorkspaceNotFoundError
+from spendlab.errors import ConfigError
+from spendlab.workspace import Workspace, workspace_path  # noqa: F401  (re-exported for the CLI)
+
+if TYPE_CHECKING:
+    from spendlab.data.ingest import LoadReport
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 WorkspaceOpt = Annotated[
     Path | None,
     typer.Option("--workspace", "-w", help="Workspace folder (default: $SPENDLAB_WORKSPACE)."),
 ]
-
-
-def workspace_path(path: Path | None) -> Path:
-    path = path or get_settings().workspace
-    if path is None:
-        raise WorkspaceNotFoundError(
-            "no workspace given; pass --workspace PATH or set SPENDLAB_WORKSPACE "
-            "(create one with `spendlab init PATH`)"
-        )
-    return path
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, str]:
@@ -55,10 +44,12 @@ def init(
     """Create a workspace: a folder with spendlab.toml and an empty DuckDB warehouse."""
 
     def body() -> None:
-        with Warehouse.init(path, currency=currency, name=name, warehouse=warehouse) as wh:
+        ws = Workspace.init(path, currency=currency, name=name, warehouse=warehouse)
+        with ws.warehouse(read_only=True) as wh:
             info = {
-                "workspace": str(path.resolve()),
-                "currency": wh.currency,
+                "workspace": str(ws.path),
+                "id": ws.id,
+                "currency": ws.currency,
                 "schema_version": wh.schema_version(),
             }
         if as_json:
@@ -90,8 +81,10 @@ def ingest(
     """
 
     def body() -> LoadReport:
+        from spendlab.data.ingest import ingest_file
+
         opts = parse_options(option)
-        with Warehouse.open(workspace_path(workspace)) as wh:
+        with Workspace.open(workspace).warehouse() as wh:
             with status(f"Loading {file.name}", quiet=as_json) as say:
                 return ingest_file(
                     wh,
@@ -124,13 +117,15 @@ def tables(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """List the workspace's tables with row counts and date ranges."""
 
     def body() -> list[dict[str, object]]:
-        with Warehouse.open(workspace_path(workspace), read_only=True) as wh:
+        with Workspace.open(workspace).warehouse(read_only=True) as wh:
             return [t.to_dict() for t in wh.list_tables()]
 
     rows = run(body, as_json=as_json)
     if as_json:
         emit_json(rows)
         return
+    from rich.table import Table
+
     t = Table("table", "rows", "first date", "last date")
     for r in rows:
         t.add_row(
@@ -143,13 +138,15 @@ def loads(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Show the load log, newest first."""
 
     def body() -> list[dict[str, object]]:
-        with Warehouse.open(workspace_path(workspace), read_only=True) as wh:
+        with Workspace.open(workspace).warehouse(read_only=True) as wh:
             return wh.loads()
 
     rows = run(body, as_json=as_json)
     if as_json:
         emit_json(rows)
         return
+    from rich.table import Table
+
     t = Table("loaded at", "source", "file", "added", "replaced", "unchanged", "rejected")
     for r in rows:
         t.add_row(
@@ -166,11 +163,14 @@ def loads(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
 
 def sources(as_json: JsonOpt = False) -> None:
     """List the readers, the files they accept and the tables they fill."""
+    from spendlab.data.sources import describe_sources
 
     rows = run(describe_sources, as_json=as_json)
     if as_json:
         emit_json(rows)
         return
+    from rich.table import Table
+
     t = Table("source", "files", "fills", "reads")
     for r in rows:
         t.add_row(

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from spendlab.app.api.deps import SESSION_COOKIE, get_state
-from spendlab.app.api.routes.auth import login as check_login
-from spendlab.app.auth import AuthError
+from spendlab.app.auth import AuthError, login
 
 router = APIRouter(include_in_schema=False)
 
@@ -72,7 +71,8 @@ def login_submit(
 ):
     state = get_state(request)
     try:
-        user = check_login(state, request, username, password)
+        client = request.client.host if request.client else "unknown"
+        user = login(state.store, state.limiter, client, username, password)
     except AuthError as e:
         return page(str(e), _safe_next(next), status=e.status)
     response = RedirectResponse(_safe_next(next), status_code=303)

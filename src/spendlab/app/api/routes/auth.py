@@ -8,10 +8,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from pydantic import BaseModel, Field
 
 from spendlab.app.api.deps import StateDep, current_principal
-from spendlab.app.auth import AuthError, Principal, authenticate
+from spendlab.app.auth import Principal, login
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-BAD_LOGIN = "wrong user name or password"
 
 
 class TokenPair(BaseModel):
@@ -25,18 +24,6 @@ class RefreshBody(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=4096)
 
 
-def login(state, request: Request, username: str, password: str):
-    """Check the rate limit, then the credentials; the error never says which part failed."""
-    client = request.client.host if request.client else "unknown"
-    state.limiter.check(client, username)
-    user = authenticate(state.store, username, password)
-    if user is None:
-        state.limiter.failed(client, username)
-        raise AuthError(BAD_LOGIN)
-    state.limiter.succeeded(client, username)
-    return user
-
-
 @router.post("/token", response_model=TokenPair, summary="Log in: user name and password")
 def token(
     request: Request,
@@ -45,7 +32,8 @@ def token(
     password: Annotated[str, Form(min_length=1, max_length=1024)],
 ) -> dict:
     """OAuth2 password flow (form fields), so the Authorize button in /docs works."""
-    return state.tokens.issue_pair(login(state, request, username, password))
+    client = request.client.host if request.client else "unknown"
+    return state.tokens.issue_pair(login(state.store, state.limiter, client, username, password))
 
 
 @router.post("/refresh", response_model=TokenPair, summary="New tokens for a refresh token")

@@ -91,7 +91,7 @@ _EMPTY = "no ad delivery loaded yet: upload platform exports on the Data page (P
 
 @router.get("/summary", summary="KPI totals with previous-period deltas")
 def summary(workspace: str, sc: ScopeDep, _: Viewer, state: StateDep) -> dict[str, Any]:
-    with state.workspaces.warehouse(workspace) as wh:
+    with state.workspaces.warehouse(workspace, read_only=True) as wh:
         rng = sc.range(wh)
         if rng is None:
             return {"empty": True, "message": _EMPTY}
@@ -110,7 +110,7 @@ def entities(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    with state.workspaces.warehouse(workspace) as wh:
+    with state.workspaces.warehouse(workspace, read_only=True) as wh:
         rng = sc.range(wh)
         if rng is None:
             return {"items": [], "total": 0, "page": page, "page_size": page_size}
@@ -131,7 +131,7 @@ def entities(
 
 @router.get("/trend", summary="Daily spend and revenue")
 def trend(workspace: str, sc: ScopeDep, _: Viewer, state: StateDep) -> dict[str, Any]:
-    with state.workspaces.warehouse(workspace) as wh:
+    with state.workspaces.warehouse(workspace, read_only=True) as wh:
         rng = sc.range(wh)
         if rng is None:
             return {"items": []}

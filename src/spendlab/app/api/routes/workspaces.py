@@ -58,7 +58,7 @@ def add_workspace(body: WorkspaceIn, _: Admin, state: StateDep) -> dict:
 @router.get("/{workspace}", response_model=WorkspaceDetail, summary="A workspace and its tables")
 def get_workspace(workspace: str, _: Viewer, state: StateDep) -> dict:
     ws = state.workspaces.get(workspace)
-    with state.workspaces.warehouse(ws.id) as wh:
+    with state.workspaces.warehouse(ws.id, read_only=True) as wh:
         tables = [t.to_dict() for t in wh.list_tables()]
         currency = wh.currency
     return {**ws.to_dict(), "currency": currency, "tables": tables}

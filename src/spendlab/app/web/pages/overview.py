@@ -52,7 +52,7 @@ def delta_view(name: str, d: float | None) -> html.Span:
 
 
 def layout(ctx_: PageContext) -> html.Div:
-    with ctx_.state.workspaces.warehouse(ctx_.workspace_id) as wh:
+    with ctx_.state.workspaces.warehouse(ctx_.workspace_id, read_only=True) as wh:
         full = ex.data_range(wh)
     if full is None:
         return html.Div(
@@ -128,7 +128,7 @@ def layout(ctx_: PageContext) -> html.Div:
 
 def _scope(state, ws_id, preset, start, end) -> DateRange:
     if preset != "custom":
-        with state.workspaces.warehouse(ws_id) as wh:
+        with state.workspaces.warehouse(ws_id, read_only=True) as wh:
             full = ex.data_range(wh)
         return ex.resolve_preset(preset, full.end, full.start)
     return DateRange(dt.date.fromisoformat(start[:10]), dt.date.fromisoformat(end[:10]))
@@ -225,7 +225,7 @@ def register(app, state) -> None:
         rng = _scope(state, ws_id, preset, start, end)
         on = bool(compare)
         filters = _filters(drill)
-        with state.workspaces.warehouse(ws_id) as wh:
+        with state.workspaces.warehouse(ws_id, read_only=True) as wh:
             totals = ex.kpi_totals(wh, rng, filters, on)
             daily = ex.trend(wh, rng, filters)
             cur = wh.currency
@@ -275,7 +275,7 @@ def register(app, state) -> None:
         State("ws-select", "value"),
     )
     def _table(drill, _p, _s, _e, _c, ws_id):
-        with state.workspaces.warehouse(ws_id) as wh:
+        with state.workspaces.warehouse(ws_id, read_only=True) as wh:
             cur = wh.currency
         crumbs: list[Any] = []
         for i, step in enumerate(drill):
@@ -308,7 +308,7 @@ def register(app, state) -> None:
         start_row = int(request.get("startRow", 0))
         end_row = int(request.get("endRow", start_row + 100))
         level = drill[-1]["level"]
-        with state.workspaces.warehouse(ws_id) as wh:
+        with state.workspaces.warehouse(ws_id, read_only=True) as wh:
             rows, total = ex.kpi_table(
                 wh,
                 level,
