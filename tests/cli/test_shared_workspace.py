@@ -105,9 +105,12 @@ def test_cli_ingest_beside_a_running_server(server):
     assert cli_rows == added
     # the dashboard's API sees the rows the CLI loaded
     assert _rows(server, "ad_performance") == added
-    assert _request(
-        f"{server['base']}/api/v1/workspaces/1/loads", server["token"]
-    )["items"][0]["source"] == "google_ads_ui"
+    assert (
+        _request(f"{server['base']}/api/v1/workspaces/1/loads", server["token"])["items"][0][
+            "source"
+        ]
+        == "google_ads_ui"
+    )
 
 
 def test_requests_and_cli_reads_interleave(server):
@@ -116,11 +119,18 @@ def test_requests_and_cli_reads_interleave(server):
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "spendlab.cli.main", *args, "--workspace", str(ws.path)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
         for args in (
-            ["ingest", str(FIXTURES / "google_ads_ui" / "keywords_en.csv"), "--source",
-             "google_ads_ui"],
+            [
+                "ingest",
+                str(FIXTURES / "google_ads_ui" / "keywords_en.csv"),
+                "--source",
+                "google_ads_ui",
+            ],
             ["tables"],
             ["loads"],
         )  # fmt: skip

@@ -9,16 +9,30 @@ import typer
 
 from spendlab.cli.output import emit_json, out, run, status
 from spendlab.errors import ConfigError
-from spendlab.workspace import Workspace, workspace_path  # noqa: F401  (re-exported for the CLI)
 
 if TYPE_CHECKING:
     from spendlab.data.ingest import LoadReport
+    from spendlab.workspace import Workspace
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 WorkspaceOpt = Annotated[
     Path | None,
     typer.Option("--workspace", "-w", help="Workspace folder (default: $SPENDLAB_WORKSPACE)."),
 ]
+
+
+def workspace_path(path: Path | None) -> Path:
+    """``--workspace``, else ``SPENDLAB_WORKSPACE`` (:func:`spendlab.workspace.workspace_path`)."""
+    from spendlab.workspace import workspace_path as resolve
+
+    return resolve(path)
+
+
+def open_workspace(path: Path | None) -> Workspace:
+    """The workspace a command works on (``--workspace``, else ``SPENDLAB_WORKSPACE``)."""
+    from spendlab.workspace import Workspace
+
+    return Workspace.open(path)
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, str]:
@@ -44,6 +58,8 @@ def init(
     """Create a workspace: a folder with spendlab.toml and an empty DuckDB warehouse."""
 
     def body() -> None:
+        from spendlab.workspace import Workspace
+
         ws = Workspace.init(path, currency=currency, name=name, warehouse=warehouse)
         with ws.warehouse(read_only=True) as wh:
             info = {
@@ -84,7 +100,7 @@ def ingest(
         from spendlab.data.ingest import ingest_file
 
         opts = parse_options(option)
-        with Workspace.open(workspace).warehouse() as wh:
+        with open_workspace(workspace).warehouse() as wh:
             with status(f"Loading {file.name}", quiet=as_json) as say:
                 return ingest_file(
                     wh,
@@ -117,7 +133,7 @@ def tables(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """List the workspace's tables with row counts and date ranges."""
 
     def body() -> list[dict[str, object]]:
-        with Workspace.open(workspace).warehouse(read_only=True) as wh:
+        with open_workspace(workspace).warehouse(read_only=True) as wh:
             return [t.to_dict() for t in wh.list_tables()]
 
     rows = run(body, as_json=as_json)
@@ -138,7 +154,7 @@ def loads(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Show the load log, newest first."""
 
     def body() -> list[dict[str, object]]:
-        with Workspace.open(workspace).warehouse(read_only=True) as wh:
+        with open_workspace(workspace).warehouse(read_only=True) as wh:
             return wh.loads()
 
     rows = run(body, as_json=as_json)

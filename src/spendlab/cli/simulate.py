@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from spendlab.cli.data import JsonOpt
 from spendlab.cli.output import emit_json, err, out, run, status
-from spendlab.config import WORKSPACE_FILE
 from spendlab.errors import WorkspaceError
 
 
@@ -57,6 +55,9 @@ def build_demo(
     workspace: Path, *, seed: int = 7, force: bool = False, quiet: bool = False, **sim: Any
 ) -> dict[str, Any]:
     """Simulate a market and ingest every file through the real readers into a new workspace."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from spendlab.config import WORKSPACE_FILE
     from spendlab.data.ingest import ingest_file
     from spendlab.data.warehouse import Warehouse
     from spendlab.simulate import SimConfig, simulate, write_market
