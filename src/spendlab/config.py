@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = Field(
         5, ge=1, description="Failed logins allowed per client address and per user name"
     )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Addresses of reverse proxies whose X-Forwarded-For the server believes "
+        "(comma-separated, e.g. 127.0.0.1); empty: none, so a client cannot pick the address "
+        "the login limit counts against",
+    )
     max_upload_bytes: int = Field(200 * 1024**2, ge=1, description="Largest file the API accepts")
     cookie_secure: bool = Field(
         False, description="Send the session cookie over HTTPS only (set behind TLS)"

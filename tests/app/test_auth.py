@@ -141,14 +141,40 @@ def test_api_keys_hashed_capped_by_owner_and_revocable(sqlite_store):
         check_api_key(sqlite_store, secret)
 
 
-def test_login_limiter_per_address_and_per_user():
+def test_login_limiter_per_name_address_and_spraying():
     lim = LoginLimiter(limit=3, window=60)
     for _ in range(3):
         lim.check("1.1.1.1", "ada")
         lim.failed("1.1.1.1", "ada")
     with pytest.raises(RateLimited) as e:
-        lim.check("1.1.1.1", "bob")  # same address, another user
+        lim.check("1.1.1.1", "ADA")  # that name from that address (case-insensitive)
     assert 1 <= e.value.retry_after <= 61
+    lim.check("1.1.1.1", "bob")  # same office address, another user: not locked out
+    lim.check("2.2.2.2", "ada")  # the same user from elsewhere: not yet
+    for i in range(9):  # guessing one name from many addresses
+        lim.failed(f"9.9.9.{i}", "ada")
     with pytest.raises(RateLimited):
-        lim.check("2.2.2.2", "ADA")  # same user (case-insensitive), another address
-    lim.check("3.3.3.3", "carol")  # others are not affected
+        lim.check("3.3.3.3", "ada")
+    lim.check("3.3.3.3", "carol")
+    for i in range(30):  # spraying many names from one address
+        lim.failed("6.6.6.6", f"user{i}")
+    with pytest.raises(RateLimited):
+        lim.check("6.6.6.6", "dora")
+    lim.check("7.7.7.7", "dora")
+
+
+def test_reused_refresh_token_ends_the_whole_family(sqlite_store):
+    user = create_user(sqlite_store, "ada", PASSWORD, "analyst")
+    tokens = TokenService(make_settings(), sqlite_store)
+    first = tokens.issue_pair(user)
+    other_login = tokens.issue_pair(user)
+    second = tokens.refresh(first["refresh_token"])
+    with pytest.raises(AuthError, match="reused"):  # a thief replays the rotated token
+        tokens.refresh(first["refresh_token"])
+    with pytest.raises(AuthError, match="revoked"):  # ... so the newer one is dead too
+        tokens.refresh(second["refresh_token"])
+    third = tokens.refresh(other_login["refresh_token"])  # another login is unaffected
+    assert tokens.principal(third["access_token"]).username == "ada"
+    tokens.revoke(third["refresh_token"], "refresh")  # logout ends that login's family
+    with pytest.raises(AuthError, match="revoked"):
+        tokens.refresh(other_login["refresh_token"])

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -58,6 +59,7 @@ def server(tmp_path):
         "SPENDLAB_SECRET_KEY": "s" * 40,
         "SPENDLAB_SCHEDULER": "0",
         "SPENDLAB_LOCK_WAIT": "60",
+        "SPENDLAB_LOGIN_ATTEMPTS_PER_MINUTE": "3",
     }
     added = _cli(env, "user", "add", "ana", "--role", "analyst", "--password-stdin",
                  stdin=PASSWORD + "\n")  # fmt: skip
@@ -140,3 +142,18 @@ def test_requests_and_cli_reads_interleave(server):
     for p in procs:
         _, err = p.communicate(timeout=180)
         assert p.returncode == 0, err
+
+
+def test_forwarded_for_does_not_dodge_the_login_limit(server):
+    """No proxy is trusted by default: a client rotating X-Forwarded-For is still one address."""
+    codes = []
+    for i in range(4):
+        form = urllib.parse.urlencode({"username": "ana", "password": "wrong"}).encode()
+        req = urllib.request.Request(f"{server['base']}/api/v1/auth/token", data=form)
+        req.add_header("X-Forwarded-For", f"203.0.113.{i}")
+        try:
+            urllib.request.urlopen(req, timeout=30)
+            codes.append(200)
+        except urllib.error.HTTPError as e:
+            codes.append(e.code)
+    assert codes == [401, 401, 401, 429]

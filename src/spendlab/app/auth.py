@@ -168,7 +168,9 @@ class TokenService:
         self.settings = settings
         self.store = store
 
-    def _issue(self, user: User | Principal, kind: str, ttl: timedelta) -> str:
+    def _issue(
+        self, user: User | Principal, kind: str, ttl: timedelta, family: str | None = None
+    ) -> str:
         now = datetime.now(UTC)
         claims = {
             "sub": user.username,
@@ -178,14 +180,21 @@ class TokenService:
             "exp": now + ttl,
             "jti": secrets.token_hex(16),
         }
+        if family is not None:
+            claims["fam"] = family
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
-    def issue_pair(self, user: User | Principal) -> dict[str, Any]:
+    def issue_pair(self, user: User | Principal, family: str | None = None) -> dict[str, Any]:
+        """An access and a refresh token. Refresh tokens of one login form a family (``fam``):
+        each rotation keeps it, so replaying a rotated token can end the whole family."""
         access_ttl = timedelta(minutes=self.settings.access_token_minutes)
         return {
             "access_token": self._issue(user, "access", access_ttl),
             "refresh_token": self._issue(
-                user, "refresh", timedelta(days=self.settings.refresh_token_days)
+                user,
+                "refresh",
+                timedelta(days=self.settings.refresh_token_days),
+                family or secrets.token_hex(16),
             ),
             "token_type": "bearer",
             "expires_in": int(access_ttl.total_seconds()),
@@ -212,7 +221,7 @@ class TokenService:
 
     def principal(self, token: str, kind: str = "access") -> Principal:
         claims = self.decode(token, kind)
-        if kind in ("refresh", "session") and self.is_revoked(claims["jti"]):
+        if kind in ("refresh", "session") and self.is_revoked(claims["jti"], claims.get("fam")):
             raise AuthError("token revoked; log in again")
         return self._live_user(claims["sub"], via="session" if kind == "session" else "token")
 
@@ -225,25 +234,51 @@ class TokenService:
             return Principal(user.username, Role(user.role), via)
 
     def revoke(self, token: str, kind: str) -> None:
+        """Revoke one token; for a refresh token on logout, its whole family."""
         try:
             claims = self.decode(token, kind)
         except AuthError:
             return
-        exp = datetime.fromtimestamp(claims["exp"], UTC)
+        self._revoke_ids(claims, [claims["jti"]] + ([_fam(claims["fam"])] if "fam" in claims
+                                                     and kind == "refresh" else []))  # fmt: skip
+
+    def _revoke_ids(self, claims: dict[str, Any], ids: list[str]) -> None:
+        # a family lives as long as its newest token could: the refresh lifetime from now
+        exp = max(
+            datetime.fromtimestamp(claims["exp"], UTC),
+            datetime.now(UTC) + timedelta(days=self.settings.refresh_token_days),
+        )
         with self.store.session() as s:
-            if s.get(RevokedToken, claims["jti"]) is None:
-                s.add(RevokedToken(jti=claims["jti"], expires_at=exp))
+            for jti in ids:
+                if s.get(RevokedToken, jti) is None:
+                    s.add(RevokedToken(jti=jti, expires_at=exp))
             s.execute(delete(RevokedToken).where(RevokedToken.expires_at < datetime.now(UTC)))
 
-    def is_revoked(self, jti: str) -> bool:
+    def is_revoked(self, jti: str, family: str | None = None) -> bool:
         with self.store.session() as s:
-            return s.get(RevokedToken, jti) is not None
+            if s.get(RevokedToken, jti) is not None:
+                return True
+            return family is not None and s.get(RevokedToken, _fam(family)) is not None
 
     def refresh(self, refresh_token: str) -> dict[str, Any]:
-        """Rotate: a new pair for a valid refresh token, which is then revoked."""
+        """Rotate: a new pair (same family) for a valid refresh token, which is then revoked.
+        Presenting a refresh token that was already rotated means it was copied: the whole
+        family ends (every newer token of that login stops working), as OAuth 2.0 Security
+        BCP's refresh-token reuse detection asks."""
+        claims = self.decode(refresh_token, "refresh")
+        fam = claims.get("fam")
+        if self.is_revoked(claims["jti"]):
+            if fam is not None:
+                self._revoke_ids(claims, [_fam(fam)])
+            raise AuthError("token revoked (reused); every session of that login ended; log in")
         principal = self.principal(refresh_token, "refresh")
-        self.revoke(refresh_token, "refresh")
-        return self.issue_pair(principal)
+        self._revoke_ids(claims, [claims["jti"]])
+        return self.issue_pair(principal, family=fam)
+
+
+def _fam(family: str) -> str:
+    """The revocation-list entry that ends a refresh-token family."""
+    return f"fam:{family}"[:64]
 
 
 # -- API keys --------------------------------------------------------------------------------
@@ -314,13 +349,28 @@ def check_api_key(store: Store, key: str) -> Principal:
 
 
 class LoginLimiter:
-    """At most ``limit`` failures per minute per client address and per user name."""
+    """Failed logins per minute: at most ``limit`` for one user name from one client address;
+    ``USER_FACTOR x limit`` for one user name from all addresses together (distributed
+    guessing); ``ADDRESS_FACTOR x limit`` from one address over all names (password spraying).
+    So a few wrong passwords typed by one person behind an office NAT lock out only that name
+    there, not everyone behind the same address."""
+
+    USER_FACTOR = 4
+    ADDRESS_FACTOR = 10
 
     def __init__(self, limit: int, window: float = 60.0) -> None:
         self.limit = limit
         self.window = window
         self._fails: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+
+    def _keys(self, client: str, username: str) -> tuple[tuple[str, int], ...]:
+        name = username.lower()
+        return (
+            (f"pair:{client}\x00{name}", self.limit),
+            (f"user:{name}", self.limit * self.USER_FACTOR),
+            (f"ip:{client}", self.limit * self.ADDRESS_FACTOR),
+        )
 
     def _recent(self, key: str, now: float) -> deque[float]:
         q = self._fails.setdefault(key, deque())
@@ -331,17 +381,17 @@ class LoginLimiter:
     def check(self, client: str, username: str) -> None:
         now = time.monotonic()
         with self._lock:
-            for key in (f"ip:{client}", f"user:{username.lower()}"):
+            for key, limit in self._keys(client, username):
                 q = self._recent(key, now)
-                if len(q) >= self.limit:
+                if len(q) >= limit:
                     raise RateLimited(max(1, int(self.window - (now - q[0])) + 1))
 
     def failed(self, client: str, username: str) -> None:
         now = time.monotonic()
         with self._lock:
-            for key in (f"ip:{client}", f"user:{username.lower()}"):
+            for key, _ in self._keys(client, username):
                 self._recent(key, now).append(now)
 
     def succeeded(self, client: str, username: str) -> None:
         with self._lock:
-            self._fails.pop(f"user:{username.lower()}", None)
+            self._fails.pop(f"pair:{client}\x00{username.lower()}", None)

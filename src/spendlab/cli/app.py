@@ -163,7 +163,15 @@ def serve_app(
     out.print(f"Dashboard: [bold]{url}[/]   API docs: {url}docs   (Ctrl+C stops)")
     if browser:
         threading.Timer(1.5, lambda: webbrowser.open(url)).start()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    proxies = settings.forwarded_allow_ips.strip()
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+    )
 
 
 def serve(
