@@ -73,10 +73,11 @@ def create_app(
         app.include_router(r.router, prefix="/api/v1")
     app.include_router(product.router)
 
+    script_hashes: list[str] = []
     if web:
         from spendlab.app.web import mount
 
-        mount(app, state)
+        script_hashes = mount(app, state)
     else:
 
         @app.get("/", include_in_schema=False)
@@ -86,5 +87,5 @@ def create_app(
     # Dash uploads arrive base64-encoded inside JSON: allow for the 4/3 expansion there
     limit = settings.max_upload_bytes
     app.add_middleware(BodyLimit, limit=limit, web_limit=limit * 4 // 3 + 1024**2)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, script_hashes=script_hashes)
     return app

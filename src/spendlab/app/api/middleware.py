@@ -84,28 +84,59 @@ class BodyLimit:
 
 
 class SecurityHeaders:
-    """nosniff, no framing, same-origin referrers on every response; no caching of API data."""
+    """nosniff, no framing, same-origin referrers and a Content-Security-Policy on every
+    response; no caching of API data.
+
+    The policy is strict everywhere: API answers (JSON) may load nothing; the login page and
+    the dashboard load scripts, styles, fonts and data from this origin only. Dash's own inline
+    scripts are allowed by their hashes (``script_hashes``, from ``Dash.csp_hashes()``);
+    inline styles are allowed (Dash components set ``style`` attributes). The interactive API
+    docs at /docs load Swagger UI from its CDN, so that page alone allows it."""
 
     HEADERS = (
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"same-origin"),
     )
+    API_CSP = "default-src 'none'; frame-ancestors 'none'"
+    DOCS_CSP = (
+        "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
+        "https://fastapi.tiangolo.com; frame-ancestors 'none'; object-src 'none'"
+    )
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, script_hashes: list[str] | None = None) -> None:
         self.app = app
+        self.script_hashes = script_hashes if script_hashes is not None else []
+
+    def page_csp(self) -> str:
+        scripts = " ".join(["'self'", *self.script_hashes])
+        return (
+            f"default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+        )
+
+    def csp(self, path: str) -> str:
+        if path.startswith("/api/") or path == "/openapi.json":
+            return self.API_CSP
+        if path.startswith(("/docs", "/redoc")):
+            return self.DOCS_CSP
+        return self.page_csp()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        api = scope.get("path", "").startswith("/api/")
+        path = scope.get("path", "")
+        api = path.startswith("/api/")
+        csp = ((b"content-security-policy", self.csp(path).encode()),)
 
         async def add_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
-                extra = self.HEADERS + (((b"cache-control", b"no-store"),) if api else ())
+                extra = self.HEADERS + csp + (((b"cache-control", b"no-store"),) if api else ())
                 headers += [(k, v) for k, v in extra if k not in present]
                 message = {**message, "headers": headers}
             await send(message)

@@ -58,8 +58,10 @@ class SessionGuard:
         await self.app(scope, receive, send)
 
 
-def mount(app: FastAPI, state: AppState) -> None:
-    """Add the login routes and mount the dashboard at /app."""
+def mount(app: FastAPI, state: AppState) -> list[str]:
+    """Add the login routes and mount the dashboard at /app. Returns the hashes of Dash's
+    inline scripts, for the Content-Security-Policy."""
     app.include_router(login.router)
     dash_app = create_dash(state)
     app.mount("/app", SessionGuard(WSGIMiddleware(dash_app.server), state))
+    return list(dash_app.csp_hashes())
