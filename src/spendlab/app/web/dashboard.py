@@ -95,6 +95,14 @@ def create_dash(state: AppState) -> dash.Dash:
 
     for p in PAGES:
         p.register(app, state)
+
+    @app.server.errorhandler(AuthError)
+    def _denied(e: AuthError) -> tuple[dict[str, Any], int]:
+        """A callback refused for the caller's role (a replayed request, or a stale page after
+        a role change) answers 401/403 with the API's error shape, not a 500."""
+        code = "forbidden" if e.status == 403 else "unauthorized"
+        return {"error": {"status": e.status, "code": code, "message": str(e)}}, e.status
+
     return app
 
 
