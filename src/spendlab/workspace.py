@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -157,14 +158,17 @@ class Workspace:
     @contextmanager
     def warehouse(self, *, read_only: bool = False) -> Iterator[Warehouse]:
         """The warehouse, open for the block and closed after it. A file locked by another
-        process is waited for (``SPENDLAB_LOCK_WAIT`` seconds), then a clear error."""
+        process is waited for (``SPENDLAB_LOCK_WAIT`` seconds), then a clear error. Inside one
+        process, blocks on the same workspace take turns (threads of a server: DuckDB allows
+        one connection configuration per file and process); a thread may nest blocks."""
         from spendlab.data.warehouse import Warehouse
 
-        wh = Warehouse.open(self.path, read_only=read_only, wait=self.settings.lock_wait)
-        try:
-            yield wh
-        finally:
-            wh.close()
+        with _process_lock(self.path):
+            wh = Warehouse.open(self.path, read_only=read_only, wait=self.settings.lock_wait)
+            try:
+                yield wh
+            finally:
+                wh.close()
 
     # -- the store -------------------------------------------------------------------------------
     @property
@@ -193,6 +197,15 @@ class Workspace:
             "currency": self.currency,
             "store": _safe_url(self.store_url),
         }
+
+
+_locks: dict[Path, threading.RLock] = {}
+_locks_guard = threading.Lock()
+
+
+def _process_lock(path: Path) -> threading.RLock:
+    with _locks_guard:
+        return _locks.setdefault(path, threading.RLock())
 
 
 def _assign_id(root: Path) -> WorkspaceConfig:

@@ -4,8 +4,8 @@ and a :class:`~spendlab.workspace.Workspace` handle on each.
 The server holds no warehouse open between operations: :meth:`Workspaces.warehouse` opens the
 workspace's warehouse for one block (one request, one step of a job) and closes it, so the CLI
 (a cron ingest, ``spendlab tables``) can use the same workspace while the server runs. Inside the
-server, a lock per workspace serialises its blocks (DuckDB allows one connection configuration
-per file and process).
+server, blocks on one workspace take turns (the handle's per-process lock: DuckDB allows one
+connection configuration per file and process).
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ class Workspaces:
         self.root = root
         self.settings = settings
         self._handles: dict[int, Workspace] = {}
-        self._locks: dict[int, threading.RLock] = {}
         self._guard = threading.Lock()
 
     # -- the registry ----------------------------------------------------------------------------
@@ -145,16 +144,10 @@ class Workspaces:
             self._handles[row.id] = h
         return h
 
-    def _lock(self, ws_id: int) -> threading.RLock:
-        with self._guard:
-            return self._locks.setdefault(ws_id, threading.RLock())
-
     @contextmanager
     def warehouse(self, ref: int | str, *, read_only: bool = False) -> Iterator[Warehouse]:
         """The workspace's warehouse for the block (opened now, closed after)."""
-        row = self.get(ref)
-        h = self.handle(row.id)
-        with self._lock(row.id), h.warehouse(read_only=read_only) as wh:
+        with self.handle(ref).warehouse(read_only=read_only) as wh:
             yield wh
 
     def _adopt(self, handle: Workspace) -> None:
