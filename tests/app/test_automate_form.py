@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from spendlab.app.rules import templates
 from spendlab.app.web.pages.automate_form import (
     CONDITION_FIELDS,
     DEFAULT_SPEC,
@@ -14,6 +13,7 @@ from spendlab.app.web.pages.automate_form import (
     spec_to_form,
 )
 from spendlab.automate.rules.spec import Rule
+from spendlab.automate.specs import templates
 
 
 def _norm(spec):

@@ -13,10 +13,11 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from spendlab.app.rules import templates
 from spendlab.automate import pipeline
 from spendlab.automate.connectors import read_export
 from spendlab.automate.rules import parse_rules
+from spendlab.automate.specs import templates
+from spendlab.automate.store import RuleStore
 
 from .conftest import login
 
@@ -148,8 +149,8 @@ def test_suggest_approve_reject_undo_with_stale_checks(app, c):
     (a, b, d, *_) = sorted(queue["items"], key=lambda x: x["action_id"])
     # an outside change to a's entity since the proposal: refused, named, not written
     with app.state.spendlab.workspaces.warehouse("demo") as wh:
-        act = pipeline.store.select_actions(app.state.spendlab.rules.store(
-            app.state.spendlab.workspaces.get("demo")), ids=[a["action_id"]])[0][1]  # fmt: skip
+        rs = RuleStore.of(app.state.spendlab.workspaces.handle("demo"))
+        act = pipeline.store.select_actions(rs, ids=[a["action_id"]])[0][1]
         pipeline.write_entities(wh, [(act, Decimal("9.99"))], "test:outside")
     ids = [a["action_id"], b["action_id"]]
     res = c.post(f"{R}/queue/approve", json={"ids": ids}, headers=ana).json()

@@ -1,8 +1,10 @@
 """Several workspaces in one store (SPENDLAB_STORE_URL): the rules domain's rows are keyed by
-workspace, so each workspace sees only its own rules, versions, settings, runs, queue and log;
-approve, reject and undo never touch another workspace; re-run idempotency is per workspace;
-the REST routes and the allocator's log land in the right workspace. On SQLite and on
-PostgreSQL (the ``store`` fixture: the migrated schema), plus the 0006 upgrade of old rows."""
+the workspace's stable id, so each workspace sees only its own rules, versions, settings, runs,
+queue and log; approve, reject and undo never touch another workspace; re-run idempotency is per
+workspace; the REST routes and the allocator's log land in the right workspace. On SQLite and on
+PostgreSQL (the ``store`` fixture: the migrated schema), plus the 0006 upgrade of old rows. And
+one workspace's own store: a rule the CLI saved is on a server with another store, also after
+the folder moved."""
 
 from __future__ import annotations
 
@@ -16,14 +18,16 @@ from alembic import command
 from fastapi.testclient import TestClient
 
 from spendlab.app.store import open_store
-from spendlab.store import _alembic_config, head_revision
 from spendlab.automate import pipeline
+from spendlab.automate import service as svc
 from spendlab.automate import store as rstore
 from spendlab.automate.rules import parse_rules
-from spendlab.config import workspace_key
+from spendlab.config import Settings
 from spendlab.core.actions import Action, ActionStatus
 from spendlab.data.warehouse import Warehouse
 from spendlab.plan.curvesets import save_curve_set
+from spendlab.store import _alembic_config, head_revision
+from spendlab.workspace import Workspace
 
 from .conftest import login
 
@@ -37,13 +41,14 @@ RAISE = {
 
 
 @pytest.fixture
-def two(demo_template, tmp_path):
-    """Two copies of the demo workspace (same entity ids) and their keys."""
-    paths = []
+def two(demo_template, tmp_path, store_url):
+    """Two copies of the demo workspace (same entity ids, each its own id) in one store."""
+    shared = Settings(store_url=store_url)
+    handles = []
     for name in ("a", "b"):
         shutil.copytree(demo_template, tmp_path / name)
-        paths.append(tmp_path / name)
-    return paths
+        handles.append(Workspace.open(tmp_path / name, settings=shared))
+    return handles
 
 
 def _bids(wh: Warehouse, acts: list[Action]) -> list[float | None]:
@@ -55,10 +60,10 @@ def _bids(wh: Warehouse, acts: list[Action]) -> list[float | None]:
 
 
 def test_two_workspaces_in_one_store_never_mix(store, two):
-    a_path, b_path = two
-    A = rstore.RuleStore.of(store.engine, a_path)
-    B = rstore.RuleStore.of(store.engine, b_path)
-    assert A.workspace == workspace_key(a_path) != B.workspace
+    wa_, wb_ = two
+    A, B = rstore.RuleStore.of(wa_), rstore.RuleStore.of(wb_)
+    assert A.workspace == wa_.id != B.workspace == wb_.id
+    assert wa_.store.url == wb_.store.url == store.url  # one database for both
     raise_a, only_a = parse_rules([RAISE, {**RAISE, "id": "only-a"}])
     (raise_b,) = parse_rules([{**RAISE, "action": {**RAISE["action"], "value": 20}}])
     # the same rule id in both, different specs: each has its own version 1
@@ -70,7 +75,7 @@ def test_two_workspaces_in_one_store_never_mix(store, two):
     assert [(r.id, r.action.value) for r in rstore.active_rules(B)] == [("raise", 20)]
     assert [v["version"] for v in rstore.rule_versions_of(B, "raise")] == [1]
     assert rstore.rule_version(A, "raise", 1).action.value == 10
-    with Warehouse.open(a_path) as wa, Warehouse.open(b_path) as wb:
+    with wa_.warehouse() as wa, wb_.warehouse() as wb:
         ra = pipeline.run_rules(wa, [raise_a], DAY, mode="suggest", rs=A)
         rb = pipeline.run_rules(wb, [raise_b], DAY, mode="suggest", rs=B)
         # idempotency is per workspace: B ran the same rule id and version on the same date
@@ -110,6 +115,10 @@ def test_two_workspaces_in_one_store_never_mix(store, two):
     # rows from before the upgrade (workspace '') are nobody's
     legacy = rstore.RuleStore(store.engine, "")
     assert rstore.active_rules(legacy) == [] and rstore.select_actions(legacy) == []
+    # the service reads the same rows through the handle
+    assert [r["id"] for r in svc.list_rules(wa_)] == ["only-a"]
+    assert [(r["id"], r["mode"]) for r in svc.list_rules(wb_)] == [("raise", "auto")]
+    assert [r["run_id"] for r in svc.runs(wb_)] == [rb.run_id]
 
 
 def _ids(rs: rstore.RuleStore, status: ActionStatus) -> list[int]:
@@ -123,10 +132,12 @@ def test_rest_routes_of_one_workspace_never_show_the_others(app_factory, demo_te
     with app.state.spendlab.workspaces.warehouse("other") as wh:  # a curve set: recommendations
         t = wh.table("ad_performance")
         ids = sorted(t.filter(t.campaign_id != "").campaign_id.to_pandas().unique().tolist())
-    curves = pd.DataFrame({"channel": ["search"], "type": ["hill"], "beta": [900.0],
-                           "half": [150.0], "s": [0.9]})  # fmt: skip
-    save_curve_set(app.state.spendlab.store.engine, workspace_key(tmp_path / "other"), "manual",
-                   curves, "day", "manual", {"members": {"search": ids}})  # fmt: skip
+    curves = pd.DataFrame(
+        {"channel": ["search"], "type": ["hill"], "beta": [900.0], "half": [150.0], "s": [0.9]}
+    )
+    other = app.state.spendlab.workspaces.handle("other")
+    meta = {"members": {"search": ids}}
+    save_curve_set(other.store.engine, other.id, "manual", curves, "day", "manual", meta)
     a, b = "/api/v1/workspaces/demo/rules", "/api/v1/workspaces/other/rules"
     with TestClient(app) as c:
         ana = login(c, "ana")
@@ -213,14 +224,15 @@ def test_upgrade_keeps_old_rows_under_the_empty_workspace(store_url):
         with st.engine.connect() as conn:
             assert conn.execute(sa.select(sa.func.count()).select_from(
                 rstore.rule_versions)).scalar() == 1  # fmt: skip
-        assert head_revision() == "0006_rules_workspace"
+        assert head_revision() == "0007_workspace_ids"
     finally:
         st.close()
 
 
-def test_allocator_actions_land_in_their_workspace(demo_template, tmp_path):
-    """`spendlab plan allocate` logs into the workspace's rows of a shared store; the other
-    workspace neither sees them nor counts them as already logged."""
+def test_allocator_actions_land_in_their_workspace(demo_template, tmp_path, monkeypatch):
+    """`spendlab plan allocate` logs into the workspace's rows of a shared store
+    (SPENDLAB_STORE_URL); the other workspace neither sees them nor counts them as already
+    logged."""
     import json
 
     from typer.testing import CliRunner
@@ -228,25 +240,90 @@ def test_allocator_actions_land_in_their_workspace(demo_template, tmp_path):
     from spendlab.cli.main import app
 
     url = f"sqlite:///{tmp_path / 'shared.db'}"
+    monkeypatch.setenv("SPENDLAB_STORE_URL", url)
     runner = CliRunner()
     logged = {}
     for name in ("a", "b"):
         shutil.copytree(demo_template, tmp_path / name)
-        r = runner.invoke(app, ["plan", "allocate", "--workspace", str(tmp_path / name),
-                                "--date", "2024-03-08", "--store", url, "--json"])  # fmt: skip
+        ws = ["--workspace", str(tmp_path / name)]
+        r = runner.invoke(app, ["plan", "allocate", *ws, "--date", "2024-03-08", "--json"])
         assert r.exit_code == 0, r.output
         logged[name] = json.loads(r.stdout)["logged"]
     assert logged["a"] and len(logged["b"]) == len(logged["a"])
     assert not set(logged["a"]) & set(logged["b"])
     for name in ("a", "b"):
-        r = runner.invoke(app, ["rules", "log", "--workspace", str(tmp_path / name), "--store",
-                                url, "--json"])  # fmt: skip
+        r = runner.invoke(app, ["rules", "log", "--workspace", str(tmp_path / name), "--json"])
         assert sorted(x["action_id"] for x in json.loads(r.stdout)) == sorted(logged[name])
-    r = runner.invoke(app, ["rules", "approve", *map(str, logged["b"]), "--workspace",
-                            str(tmp_path / "a"), "--store", url, "--json"])  # fmt: skip
+    ids_b = list(map(str, logged["b"]))
+    r = runner.invoke(
+        app, ["rules", "approve", *ids_b, "--workspace", str(tmp_path / "a"), "--json"]
+    )
     assert json.loads(r.output)["executed"] == []
-    engine = sa.create_engine(url)
-    acts = rstore.select_actions(rstore.RuleStore.of(engine, tmp_path / "b"))
+    b = Workspace.open(tmp_path / "b")
+    assert b.store.url == url
+    acts = rstore.select_actions(rstore.RuleStore.of(b))
     assert {a.rule_id for _, a, _ in acts} == {"allocator"}
     assert {a.status for _, a, _ in acts} == {ActionStatus.PROPOSED}
-    engine.dispose()
+    assert not (tmp_path / "a" / "app.db").exists()  # nothing went to the folder's own store
+
+
+RULE_V1 = """\
+id: cli-raise
+scope: {level: keyword}
+conditions: {kpi: roas, window: {days: 14}, op: ">", value: 1.0}
+action: {type: bid, mode: percent, value: 10, max: 50}
+"""
+
+
+def test_a_rule_saved_by_the_cli_is_on_the_server_also_after_a_move(
+    app_factory, demo_ws, tmp_path, monkeypatch
+):
+    """`spendlab rules save --workspace W` writes into W's own store; a server whose own store
+    is another database (and got no store flag) lists the rule and its versions; after the
+    folder moves and the server registers the new path, they are all still there."""
+    from typer.testing import CliRunner
+
+    from spendlab.cli.main import app as cli
+
+    monkeypatch.delenv("SPENDLAB_STORE_URL", raising=False)
+    rule = tmp_path / "rule.yaml"
+    for text in (RULE_V1, RULE_V1.replace("value: 10", "value: 20")):
+        rule.write_text(text, encoding="utf-8")
+        r = CliRunner().invoke(
+            cli, ["rules", "save", str(rule), "--workspace", str(demo_ws), "--author", "cli"]
+        )
+        assert r.exit_code == 0, r.output
+    assert "saved cli-raise version 2 (suggest)" in r.output
+    assert (demo_ws / "app.db").exists()
+
+    server = app_factory()  # its store: another SQLite file; no SPENDLAB_STORE_URL
+    state = server.state.spendlab
+    assert state.store.url != state.workspaces.handle("demo").store.url
+    rules = "/api/v1/workspaces/demo/rules"
+
+    def seen(c) -> tuple[list, list]:
+        h = login(c, "vic")
+        listed = c.get(rules, headers=h).json()["items"]
+        vers = c.get(f"{rules}/cli-raise/versions", headers=h).json()["items"]
+        return (
+            [(x["id"], x["version"], x["spec"]["action"]["value"]) for x in listed],
+            [(v["version"], v["author"], v["spec"]["action"]["value"]) for v in vers],
+        )
+
+    want = ([("cli-raise", 2, 20.0)], [(1, "cli", 10.0), (2, "cli", 20.0)])
+    with TestClient(server) as c:
+        assert seen(c) == want
+        moved = tmp_path / "moved" / "ws"
+        moved.parent.mkdir()
+        shutil.move(demo_ws, moved)
+        state.workspaces.ensure("demo", moved)  # what `spendlab serve -w NEW` does
+        assert state.workspaces.get("demo").path == str(moved.resolve())
+        assert seen(c) == want
+        # the server's run of the rule lands in the moved folder's store, under its id
+        run = c.post(
+            f"{rules}/run", json={"as_of": str(DAY), "mode": "suggest"}, headers=login(c, "ana")
+        )
+        assert run.status_code == 200 and run.json()["actions"], run.text
+    ws = Workspace.open(moved)
+    assert [v["version"] for v in svc.versions(ws, "cli-raise")] == [1, 2]
+    assert len(svc.actions(ws, run_id=run.json()["run_id"])) == len(run.json()["actions"])

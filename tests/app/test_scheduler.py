@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from spendlab.app import rules as svc
 from spendlab.app.scheduler import DueDayTrigger
+from spendlab.automate import service as svc
 from spendlab.automate import store
 from spendlab.automate.rules.spec import Schedule
+from spendlab.automate.specs import parse_spec
 from spendlab.config import Settings
 from spendlab.core.actions import ActionStatus
 
@@ -52,8 +53,9 @@ def test_due_day_trigger_on_a_fixed_clock():
 def test_the_job_lands_actions_once_in_the_rules_mode(app_factory):
     app = app_factory()
     state = app.state.spendlab
-    ws = state.workspaces.get("demo")
-    rs = state.rules.store(ws)
+    row = state.workspaces.get("demo")
+    ws = state.workspaces.handle(row.id)
+    rs = store.RuleStore.of(ws)
     spec = {
         "id": "weekly-raise",
         "scope": {"level": "keyword"},
@@ -61,12 +63,12 @@ def test_the_job_lands_actions_once_in_the_rules_mode(app_factory):
         "action": {"type": "bid", "mode": "percent", "value": 10, "max": 50},
         "schedule": {"every": "weekly", "days": [1], "timezone": "UTC"},
     }
-    svc.save(rs, svc.parse_spec(spec), author="ana")
+    svc.save(ws, parse_spec(spec), author="ana")
     monday, tuesday = date(2024, 3, 11), date(2024, 3, 12)
-    assert state.scheduler.run_due(ws.id, "weekly-raise", tuesday) is None  # not due
-    first = state.scheduler.run_due(ws.id, "weekly-raise", monday)
+    assert state.scheduler.run_due(row.id, "weekly-raise", tuesday) is None  # not due
+    first = state.scheduler.run_due(row.id, "weekly-raise", monday)
     assert first["mode"] == "suggest" and first["actions"]
-    again = state.scheduler.run_due(ws.id, "weekly-raise", monday)
+    again = state.scheduler.run_due(row.id, "weekly-raise", monday)
     assert again["actions"] == [] and again["skipped_rules"] == ["weekly-raise"]
     logged = store.select_actions(rs, rule_id="weekly-raise")
     assert len(logged) == len(first["actions"])
@@ -74,12 +76,12 @@ def test_the_job_lands_actions_once_in_the_rules_mode(app_factory):
     assert {r["approver"] for _, _, r in logged} == {None}  # nobody approved them yet
     # in auto mode (an admin's choice) the next due day executes
     store.set_rule_settings(rs, "weekly-raise", mode="auto", by="ada")
-    nxt = state.scheduler.run_due(ws.id, "weekly-raise", date(2024, 3, 18))
+    nxt = state.scheduler.run_due(row.id, "weekly-raise", date(2024, 3, 18))
     assert nxt["actions"] and {a["status"] for a in nxt["actions"]} == {"executed"}
     ids = [a["action_id"] for a in nxt["actions"]]
     assert {r["approver"] for _, _, r in store.select_actions(rs, ids=ids)} == {"scheduler"}
-    svc.update(rs, "weekly-raise", author="ana", enabled=False)
-    assert state.scheduler.run_due(ws.id, "weekly-raise", date(2024, 3, 25)) is None
+    svc.update(ws, "weekly-raise", author="ana", enabled=False)
+    assert state.scheduler.run_due(row.id, "weekly-raise", date(2024, 3, 25)) is None
 
 
 def test_jobs_follow_saved_rules_when_on(app_factory):

@@ -13,9 +13,11 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from spendlab.app import rules as svc
+from spendlab.automate import service as svc
+from spendlab.automate import store
 from spendlab.automate.pipeline import run_rules
 from spendlab.automate.rules import parse_rules
+from spendlab.automate.specs import templates
 
 from .conftest import SHOTS, sign_in
 
@@ -26,8 +28,8 @@ TEMPLATE = "raise-bids-roas-rising"
 def _bid(site, action_id: int) -> Decimal:
     """The entity's bid, read from the server's DuckDB warehouse."""
     state = site["app"].state.spendlab
-    ws = state.workspaces.get("e2e")
-    ((_, a, _),) = svc.store.select_actions(state.rules.store(ws), ids=[action_id])
+    ws = state.workspaces.handle("e2e")
+    ((_, a, _),) = store.select_actions(store.RuleStore.of(ws), ids=[action_id])
     e = a.entity
     with state.workspaces.warehouse("e2e") as wh:
         t = wh.table("entities")
@@ -42,9 +44,10 @@ def _bid(site, action_id: int) -> Decimal:
 
 def _domain_preview(site) -> int:
     state = site["app"].state.spendlab
-    spec = next(t["spec"] for t in svc.templates() if t["id"] == TEMPLATE)
-    with state.workspaces.warehouse("e2e") as wh:
-        day = svc.default_as_of(wh)
+    spec = next(t["spec"] for t in templates() if t["id"] == TEMPLATE)
+    ws = state.workspaces.handle("e2e")
+    day = svc.default_as_of(ws)
+    with ws.warehouse() as wh:
         res = run_rules(wh, parse_rules([spec]), day, respect_schedule=False)
     return len({a.entity.key() for a in res.actions})
 

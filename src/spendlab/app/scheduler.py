@@ -8,6 +8,9 @@ date. Runs are idempotent: a rule version runs at most once per date (the action
 ``rule_run_dates``), so a restart or a double fire adds nothing. ``SPENDLAB_SCHEDULER=0`` turns
 the scheduler off (cron or Airflow can run ``spendlab rules run --all`` instead); it is off in
 the tests unless a test turns it on.
+
+Each job opens the workspace's handle (``state.workspaces.handle``) and calls
+:mod:`spendlab.automate.service`; the warehouse is open only while the rule runs.
 """
 
 from __future__ import annotations
@@ -21,8 +24,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from spendlab.app import rules as svc
-from spendlab.automate import store
+from spendlab.automate import service as svc
 from spendlab.automate.rules.spec import Rule, Schedule
 from spendlab.errors import SpendLabError
 
@@ -100,18 +102,14 @@ class RuleScheduler:
     def _wanted(self) -> dict[str, tuple[int, str, Rule, str]]:
         """job id -> (workspace id, workspace name, rule, mode)."""
         out = {}
-        for ws in self.state.workspaces.list():
+        for row in self.state.workspaces.list():
             try:
-                rs = self.state.rules.store(ws)
-                modes = store.rule_settings_of(rs)
-                rules = store.active_rules(rs)
+                rules = svc.scheduled(self.state.workspaces.handle(row.id))
             except SpendLabError as e:
-                log.warning("workspace %s: rules store unavailable: %s", ws.name, e)
+                log.warning("workspace %s: rules store unavailable: %s", row.name, e)
                 continue
-            for r in rules:
-                if r.enabled:
-                    mode = (modes.get(r.id) or {}).get("mode") or "suggest"
-                    out[f"rules:{ws.id}:{r.id}"] = (ws.id, ws.name, r, mode)
+            for r, mode in rules:
+                out[f"rules:{row.id}:{r.id}"] = (row.id, row.name, r, mode)
         return out
 
     def sync(self) -> None:
@@ -169,26 +167,28 @@ class RuleScheduler:
     def fire(self, workspace_id: int, rule_id: str) -> dict[str, Any] | None:
         """The job: run the rule for today's date in its time zone."""
         try:
-            rs = self.state.rules.store(self.state.workspaces.get(workspace_id))
-            rule = svc.get_rule(rs, rule_id)
-            day = datetime.now(ZoneInfo(rule.schedule.timezone)).date()
-            return self.run_due(workspace_id, rule_id, day)
+            return self.run_due(workspace_id, rule_id)
         except SpendLabError as e:
-            log.warning("scheduled run of rule %s (workspace %s) failed: %s", rule_id,
-                        workspace_id, e)  # fmt: skip
+            msg = "scheduled run of rule %s (workspace %s) failed: %s"
+            log.warning(msg, rule_id, workspace_id, e)
             return None
 
-    def run_due(self, workspace_id: int, rule_id: str, day: date) -> dict[str, Any] | None:
-        """Run one saved rule for ``day`` in its mode if it is enabled and due that day.
-        Idempotent: a second call for the same rule version and day adds nothing."""
-        ws = self.state.workspaces.get(workspace_id)
-        rs = self.state.rules.store(ws)
-        rule = svc.get_rule(rs, rule_id)
-        if not rule.enabled or not rule.schedule.is_due(day):
+    def run_due(
+        self, workspace_id: int, rule_id: str, day: date | None = None
+    ) -> dict[str, Any] | None:
+        """Run one saved rule for ``day`` (default: today in its time zone) in its mode if it
+        is enabled and due that day (:func:`spendlab.automate.service.run_due`). Idempotent: a
+        second call for the same rule version and day adds nothing."""
+        ws = self.state.workspaces.handle(workspace_id)
+        result = svc.run_due(ws, rule_id, day, approver="scheduler")
+        if result is None:
             return None
-        mode = (store.rule_settings_of(rs).get(rule_id) or {}).get("mode") or "suggest"
-        with self.state.workspaces.warehouse(ws.id) as wh:
-            result = svc.run(wh, rs, [rule], day, mode=mode, approver="scheduler")
-        log.info("scheduled run of %s on %s (%s): %d actions", rule_id, day, mode,
-                 len(result["actions"]))  # fmt: skip
+        n = len(result["actions"])
+        log.info(
+            "scheduled run of %s on %s (%s): %d actions",
+            rule_id,
+            result["as_of"],
+            result["mode"],
+            n,
+        )
         return result

@@ -1,63 +1,54 @@
-"""Rules commands: ``spendlab rules validate | run | backtest | approve | undo | log``."""
+"""Rules commands: ``spendlab rules validate | save | run | backtest | approve | undo | log``
+(``export`` in :mod:`spendlab.cli.rules_export`).
+
+Each command parses its options, opens the workspace's handle and calls one use case of
+:mod:`spendlab.automate.service`; the rules, runs and action log are the workspace's rows of its
+store (``WORKSPACE/app.db``, or ``$SPENDLAB_STORE_URL`` for one shared database), the same rows
+``spendlab serve`` shows. Heavy libraries load inside the commands.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from spendlab.automate import store
-from spendlab.automate.guardrails import Guardrails
-from spendlab.automate.pipeline import approve, backtest, reject, run_rules, undo
-from spendlab.automate.rules.spec import load_rules
-from spendlab.cli.data import JsonOpt, WorkspaceOpt, workspace_path
+from spendlab.cli.data import JsonOpt, WorkspaceOpt
 from spendlab.cli.output import emit_json, out, run
 from spendlab.cli.rules_export import register_export
-from spendlab.config import get_settings
-from spendlab.core.actions import ActionStatus
-from spendlab.data.warehouse import Warehouse
 from spendlab.errors import ConfigError
 
+if TYPE_CHECKING:
+    from spendlab.workspace import Workspace
+
 rules_app = typer.Typer(
-    help="Rules engine: validate, preview, run, approve, undo and backtest rules.",
+    help="Rules engine: validate, save, preview, run, approve, undo and backtest rules.",
     no_args_is_help=True,
 )
 
-StoreOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        help="SQLAlchemy URL of the action log (default: $SPENDLAB_STORE_URL, else "
-        "sqlite:///WORKSPACE/app.db).",
-    ),
-]
 AsOfOpt = Annotated[
     datetime | None,
     typer.Option("--as-of", formats=["%Y-%m-%d"], help="Run date (default: today)."),
 ]
 
 
-def _store(url: str | None, ws: Path) -> store.RuleStore:
-    """The workspace's rows of the app store (migrated by Alembic, the same one the server
-    uses): --store, else $SPENDLAB_STORE_URL, else ``app.db`` inside the workspace (as the demo
-    does)."""
-    from spendlab.app.store import open_store
+def _open(workspace: Path | None) -> Workspace:
+    from spendlab.workspace import Workspace
 
-    engine = open_store(url or get_settings().workspace_store_url(ws)).engine
-    return store.RuleStore.of(engine, ws)
+    return Workspace.open(workspace)
 
 
-def _as_of(value: datetime | None, wh: Warehouse) -> date:
-    if value is not None:
-        return value.date()
-    return datetime.now(ZoneInfo(wh.config.timezone)).date()
+def _day(value: datetime | None, ws: Workspace) -> date:
+    from spendlab.automate import service
+
+    return value.date() if value is not None else service.today(ws)
 
 
 def _print_actions(rows: list[dict]) -> None:
+    from rich.table import Table
+
     t = Table("id", "rule", "level", "entity", "action", "old", "new", "status", "reason")
     for d in rows:
         t.add_row(
@@ -74,6 +65,11 @@ def _print_actions(rows: list[dict]) -> None:
     out.print(t)
 
 
+def _print_refused(refused: list[dict]) -> None:
+    for r in refused:
+        out.print(f"[yellow]refused[/]: {r['message']}")
+
+
 def validate(
     file: Annotated[Path, typer.Argument(help="Rule file (YAML/JSON) or folder of them.")],
     as_json: JsonOpt = False,
@@ -81,6 +77,8 @@ def validate(
     """Check a rule file: prints the rules it holds, or what is wrong and how to fix it."""
 
     def body() -> None:
+        from spendlab.automate.rules.spec import load_rules
+
         rules = load_rules(file)
         info = {
             "file": str(file),
@@ -91,7 +89,7 @@ def validate(
                     "level": r.scope.level.value,
                     "action": r.action.type,
                     "schedule": r.schedule.every,
-                }  # fmt: skip
+                }
                 for r in rules
             ],
         }
@@ -101,6 +99,35 @@ def validate(
             out.print(f"{len(rules)} valid rule(s) in {file}: {', '.join(r.id for r in rules)}")
 
     run(body, as_json=as_json)
+
+
+def save_cmd(
+    file: Annotated[Path, typer.Argument(help="Rule file (YAML/JSON) or folder of them.")],
+    workspace: WorkspaceOpt = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(help="Mode of its scheduled runs: suggest or auto (default: kept)."),
+    ] = None,
+    author: Annotated[str, typer.Option(help="Who saves (recorded on new versions).")] = "cli",
+    as_json: JsonOpt = False,
+) -> None:
+    """Save rules into the workspace's library (a changed spec becomes its next version), as
+    the REST API and the Automate page do; `spendlab serve` schedules them."""
+
+    def body() -> list[dict]:
+        from spendlab.automate import service
+        from spendlab.automate.rules.spec import load_rules
+
+        rules = load_rules(file)
+        ws = _open(workspace)
+        return [service.save(ws, r, author=author, mode=mode) for r in rules]
+
+    saved = run(body, as_json=as_json)
+    if as_json:
+        emit_json(saved)
+        return
+    for s in saved:
+        out.print(f"saved {s['id']} version {s['version']} ({s['mode']})")
 
 
 def run_cmd(
@@ -117,27 +144,29 @@ def run_cmd(
     ] = False,
     kill_switch: Annotated[bool, typer.Option(help="Block every change.")] = False,
     max_actions: Annotated[int | None, typer.Option(help="Cap on changes per run.")] = None,
-    store_url: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate rules on a date and preview, suggest or execute the actions."""
 
     def body() -> None:
+        from spendlab.automate import service
+        from spendlab.automate.guardrails import Guardrails
+        from spendlab.automate.rules.spec import load_rules
+
         if (file is None) == (not all_rules):
             raise ConfigError("give a rule FILE or --all (every saved rule), not both")
-        ws = workspace_path(workspace)
-        with Warehouse.open(ws) as wh:
-            rs = _store(store_url, ws)
-            rules = load_rules(file) if file else store.active_rules(rs)
-            if not dry_run:
-                rules = [store.save_rule(rs, r) for r in rules]
-            mode = "preview" if dry_run else ("suggest" if suggest else "auto")
-            g = Guardrails(kill_switch=kill_switch, max_actions_per_run=max_actions)
-            res = run_rules(
-                wh, rules, _as_of(as_of, wh), mode=mode, rs=rs, guardrails=g,
-                respect_schedule=not ignore_schedule,
-            )  # fmt: skip
-            rows = res.to_dicts()
+        ws = _open(workspace)
+        rules = load_rules(file) if file else service.pick_rules(ws)
+        mode = "preview" if dry_run else ("suggest" if suggest else "auto")
+        res = service.run_rules(
+            ws,
+            rules,
+            _day(as_of, ws),
+            mode=mode,
+            guardrails=Guardrails(kill_switch=kill_switch, max_actions_per_run=max_actions),
+            respect_schedule=not ignore_schedule,
+        )
+        rows = res.to_dicts()
         if as_json:
             emit_json(rows)
         else:
@@ -162,17 +191,21 @@ def backtest_cmd(
     """What the rules would have done on each past day, and the KPI before and after."""
 
     def body() -> None:
-        ws = workspace_path(workspace)
-        with Warehouse.open(ws) as wh:
-            frame = backtest(
-                wh, load_rules(file), end=_as_of(end, wh), days=days, horizon=horizon, kpi=kpi
-            )
-        rows = frame.assign(as_of=frame.as_of.astype(str)).to_dict("records")
+        from spendlab.automate import service
+        from spendlab.automate.rules.spec import load_rules
+
+        rules = load_rules(file)
+        ws = _open(workspace)
+        frame = service.backtest_frame(
+            ws, rules, end=_day(end, ws), days=days, horizon=horizon, kpi=kpi
+        )
         if as_json:
-            emit_json(rows)
+            emit_json(frame.assign(as_of=frame.as_of.astype(str)).to_dict("records"))
         else:
-            out.print(frame.groupby("rule_id").agg(actions=("entity_id", "count"),
-                      kpi_change=("kpi_change", "mean")).to_string())  # fmt: skip
+            per_rule = frame.groupby("rule_id").agg(
+                actions=("entity_id", "count"), kpi_change=("kpi_change", "mean")
+            )
+            out.print(per_rule.to_string())
 
     run(body, as_json=as_json)
 
@@ -185,28 +218,25 @@ def approve_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Approve even when the entity changed since.")
     ] = False,
-    store_url: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Execute (or reject) proposed actions. An action whose entity no longer holds its old
     value is refused (with why) unless --force."""
 
     def body() -> None:
-        ws = workspace_path(workspace)
-        refused = []
-        with Warehouse.open(ws) as wh:
-            rs = _store(store_url, ws)
-            if reject_:
-                done = reject(rs, ids, approver=approver)
-            else:
-                done = approve(wh, rs, ids, approver=approver, force=force)
-                refused = [r.to_dict() for r in done.refused]
-        if as_json:
-            emit_json({"rejected" if reject_ else "executed": list(done), "refused": refused})
+        from spendlab.automate import service
+
+        ws = _open(workspace)
+        if reject_:
+            res = service.reject(ws, ids, approver=approver)
         else:
-            out.print(f"{'rejected' if reject_ else 'executed'} {len(done)} action(s)")
-            for r in refused:
-                out.print(f"[yellow]refused[/]: {r['message']}")
+            res = service.approve(ws, ids, approver=approver, force=force)
+        key = "rejected" if reject_ else "executed"
+        if as_json:
+            emit_json(res)
+        else:
+            out.print(f"{key} {len(res[key])} action(s)")
+            _print_refused(res["refused"])
 
     run(body, as_json=as_json)
 
@@ -219,26 +249,22 @@ def undo_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Undo even when the entity changed since.")
     ] = False,
-    store_url: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Restore the old values of executed actions. An entity that no longer holds the action's
     new value is left alone (with why) unless --force."""
 
     def body() -> None:
-        ws = workspace_path(workspace)
-        with Warehouse.open(ws) as wh:
-            done = undo(
-                wh, _store(store_url, ws), ids=action or None, run_id=run_id, rule_id=rule,
-                force=force,
-            )  # fmt: skip
-        refused = [r.to_dict() for r in done.refused]
+        from spendlab.automate import service
+
+        res = service.undo(
+            _open(workspace), ids=action or None, run_id=run_id, rule_id=rule, force=force
+        )
         if as_json:
-            emit_json({"undone": list(done), "refused": refused})
+            emit_json(res)
         else:
-            out.print(f"undid {len(done)} action(s)")
-            for r in refused:
-                out.print(f"[yellow]refused[/]: {r['message']}")
+            out.print(f"undid {len(res['undone'])} action(s)")
+            _print_refused(res["refused"])
 
     run(body, as_json=as_json)
 
@@ -248,22 +274,14 @@ def log_cmd(
     run_id: Annotated[str | None, typer.Option("--run")] = None,
     rule: Annotated[str | None, typer.Option("--rule")] = None,
     status: Annotated[list[str] | None, typer.Option("--status")] = None,
-    store_url: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The action log (newest last)."""
 
     def body() -> None:
-        ws = workspace_path(workspace)
-        for s in status or []:
-            ActionStatus(s)
-        rows = []
-        for i, a, r in store.select_actions(
-            _store(store_url, ws), run_id=run_id, rule_id=rule, status=status
-        ):
-            d = a.to_dict()
-            d.update(action_id=i, approver=r["approver"])
-            rows.append(d)
+        from spendlab.automate import service
+
+        rows = service.actions(_open(workspace), run_id=run_id, rule_id=rule, status=status)
         if as_json:
             emit_json(rows)
         else:
@@ -274,6 +292,7 @@ def log_cmd(
 
 def register(app: typer.Typer) -> None:
     rules_app.command("validate")(validate)
+    rules_app.command("save")(save_cmd)
     rules_app.command("run")(run_cmd)
     rules_app.command("backtest")(backtest_cmd)
     rules_app.command("approve")(approve_cmd)

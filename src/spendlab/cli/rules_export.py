@@ -1,7 +1,8 @@
 """``spendlab rules export``: turn the actions ``spendlab rules run --json`` printed into the bulk
 files a user uploads (Google Ads Editor, Microsoft Advertising bulk, Meta), plus undo files.
 
-The rules command group calls :func:`register_export` on its Typer sub-app.
+The rules command group calls :func:`register_export` on its Typer sub-app; the files are
+written by :func:`spendlab.automate.service.export_files`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from spendlab.cli.data import JsonOpt, WorkspaceOpt, workspace_path
+from spendlab.cli.data import JsonOpt, WorkspaceOpt
 from spendlab.cli.output import emit_json, out, run
 from spendlab.errors import ConfigError, Issue, SourceFormatError
 
@@ -80,24 +81,14 @@ def export(
     """Write bulk upload files with absolute new values, and undo files with the old values."""
 
     def body() -> dict[str, Any]:
-        from spendlab.automate.connectors import directory_from_entities, export_bulk
+        from spendlab.automate import service
         from spendlab.automate.connectors.bulk import get_format
+        from spendlab.workspace import Workspace
 
-        get_format(fmt)  # fail early on a typo
+        get_format(fmt)  # fail early on a typo, before reading the file
         actions = load_actions(actions_file)
-        directory, cur = None, currency
-        if workspace is not None:
-            from spendlab.data.warehouse import Warehouse
-
-            with Warehouse.open(workspace_path(workspace), read_only=True) as wh:
-                rows = wh.table("entities").to_pyarrow().to_pylist()
-                directory = directory_from_entities(rows)
-                cur = cur or wh.currency
-        try:
-            result = export_bulk(actions, out_dir, fmt, directory=directory, currency=cur or "USD")
-        except OSError as e:
-            raise ConfigError(f"cannot write to {out_dir}: {e.strerror}; pick another --out") from e
-        return {"out": str(out_dir.resolve()), "format": fmt, **result.to_dict()}
+        ws = Workspace.open(workspace) if workspace is not None else None
+        return service.export_files(actions, out_dir, fmt, ws=ws, currency=currency)
 
     result = run(body, as_json=as_json)
     if as_json:

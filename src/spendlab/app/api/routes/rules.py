@@ -2,29 +2,30 @@
 background jobs), the approval queue, the action log with undo, bulk-file export,
 effectiveness and the schedule. Viewers read and preview; analysts save rules, run them in
 suggest mode, approve, reject and undo; automatic execution (``mode: auto``, for a run or as a
-rule's scheduled mode) needs an admin. Every operation is a function of
-:mod:`spendlab.app.rules`, over :mod:`spendlab.automate`."""
+rule's scheduled mode) needs an admin. Each route checks the role, calls one use case of
+:mod:`spendlab.automate.service` on the workspace's handle and returns its result."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any, Literal
 
-import pandas as pd
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, model_validator
 
-from spendlab.app import rules as svc
 from spendlab.app.api.deps import Analyst, StateDep, Viewer
 from spendlab.app.api.paging import PageParams, page_params, paginate
 from spendlab.app.api.state import AppState
 from spendlab.app.auth import Principal
 from spendlab.app.store import Role
-from spendlab.automate import pipeline, store
+from spendlab.automate import service as svc
 from spendlab.automate.connectors import FORMATS
+from spendlab.automate.rules.spec import Rule
+from spendlab.automate.specs import MAX_SPEC_CHARS, check_spec, parse_spec, templates
 from spendlab.core.actions import ActionKind, ActionStatus
 from spendlab.core.hierarchy import Level
+from spendlab.workspace import Workspace
 
 router = APIRouter(prefix="/workspaces/{workspace}/rules", tags=["rules"])
 
@@ -41,7 +42,7 @@ class RuleSource(BaseModel):
     """A rule as a JSON object (``spec``) or as YAML text (``yaml``): exactly one."""
 
     spec: dict[str, Any] | None = Field(None, description="The rule (see docs/rules.md)")
-    yaml: str | None = Field(None, max_length=svc.MAX_SPEC_CHARS, description="The rule as YAML")
+    yaml: str | None = Field(None, max_length=MAX_SPEC_CHARS, description="The rule as YAML")
 
     @model_validator(mode="after")
     def _one(self) -> RuleSource:
@@ -61,7 +62,7 @@ class RulePatch(BaseModel):
 
 class PreviewIn(BaseModel):
     spec: dict[str, Any] | None = Field(None, description="An unsaved rule to preview")
-    yaml: str | None = Field(None, max_length=svc.MAX_SPEC_CHARS)
+    yaml: str | None = Field(None, max_length=MAX_SPEC_CHARS)
     rule_ids: list[Annotated[str, Field(max_length=100)]] | None = Field(
         None, max_length=1000, description="Saved rules to preview (default: all)"
     )
@@ -79,7 +80,7 @@ class RunIn(BaseModel):
 class BacktestIn(BaseModel):
     rule_ids: list[Annotated[str, Field(max_length=100)]] | None = Field(None, max_length=1000)
     spec: dict[str, Any] | None = None
-    yaml: str | None = Field(None, max_length=svc.MAX_SPEC_CHARS)
+    yaml: str | None = Field(None, max_length=MAX_SPEC_CHARS)
     end: Day | None = None
     days: int = Field(30, ge=1, le=365)
     horizon: int = Field(7, ge=1, le=90)
@@ -104,8 +105,8 @@ class UndoIn(BaseModel):
         return self
 
 
-def _store(state: AppState, workspace: str) -> store.RuleStore:
-    return state.rules.store(state.workspaces.get(workspace))
+def _ws(state: AppState, workspace: str) -> Workspace:
+    return state.workspaces.handle(workspace)
 
 
 def _needs_admin_for_auto(p: Principal, mode: str | None) -> None:
@@ -113,10 +114,11 @@ def _needs_admin_for_auto(p: Principal, mode: str | None) -> None:
         p.require(Role.ADMIN)
 
 
-def _source_rules(rs, spec, text, rule_ids) -> list:
+def _source_rules(ws: Workspace, spec, text, rule_ids) -> list[Rule]:
+    """An unsaved rule sent with the request, else the saved rules named (default: all)."""
     if spec is not None or text is not None:
-        return [svc.parse_spec(spec, text)]
-    return svc.pick_rules(rs, rule_ids)
+        return [parse_spec(spec, text)]
+    return svc.pick_rules(ws, rule_ids)
 
 
 # -- library -----------------------------------------------------------------------------------
@@ -127,14 +129,14 @@ def list_rules(
     state: StateDep,
     paging: Annotated[PageParams, Depends(page_params)],
 ) -> dict[str, Any]:
-    return paginate(svc.list_rules(_store(state, workspace)), paging)
+    return paginate(svc.list_rules(_ws(state, workspace)), paging)
 
 
 @router.post("", status_code=201, summary="Save a rule (a changed spec becomes a new version)")
 def create_rule(workspace: str, body: RuleIn, p: Analyst, state: StateDep) -> dict[str, Any]:
     _needs_admin_for_auto(p, body.mode)
-    rule = svc.parse_spec(body.spec, body.yaml)
-    out = svc.save(_store(state, workspace), rule, author=p.username, mode=body.mode)
+    rule = parse_spec(body.spec, body.yaml)
+    out = svc.save(_ws(state, workspace), rule, author=p.username, mode=body.mode)
     state.scheduler.sync()
     return out
 
@@ -142,72 +144,66 @@ def create_rule(workspace: str, body: RuleIn, p: Analyst, state: StateDep) -> di
 @router.get("/templates", summary="The template library (JOT-style ready rules)")
 def list_templates(workspace: str, _: Viewer, state: StateDep) -> dict[str, Any]:
     state.workspaces.get(workspace)
-    return {"items": svc.templates()}
+    return {"items": templates()}
 
 
 @router.post("/validate", summary="Check a rule: the normalised spec, or located issues")
 def validate_rule(workspace: str, body: RuleSource, _: Viewer, state: StateDep) -> dict[str, Any]:
     state.workspaces.get(workspace)
-    return svc.check_spec(body.spec, body.yaml)
+    return check_spec(body.spec, body.yaml)
 
 
 @router.post("/preview", summary="Dry run on a date: proposed actions, matched values, reasons")
 def preview_rules(workspace: str, body: PreviewIn, _: Viewer, state: StateDep) -> dict[str, Any]:
-    rs = _store(state, workspace)
-    rules = _source_rules(rs, body.spec, body.yaml, body.rule_ids)
-    with state.workspaces.warehouse(workspace) as wh:
-        day = body.as_of or svc.default_as_of(wh)
-        return svc.preview(wh, rules, day, respect_schedule=body.respect_schedule)
+    ws = _ws(state, workspace)
+    rules = _source_rules(ws, body.spec, body.yaml, body.rule_ids)
+    return svc.preview(ws, rules, body.as_of, respect_schedule=body.respect_schedule)
 
 
 @router.post("/run", summary="Run saved rules: suggest (log as proposed) or auto (admin)")
 def run_rules(workspace: str, body: RunIn, p: Analyst, state: StateDep) -> dict[str, Any]:
     _needs_admin_for_auto(p, body.mode)
-    rs = _store(state, workspace)
-    rules = svc.pick_rules(rs, body.rule_ids)
-    with state.workspaces.warehouse(workspace) as wh:
-        day = body.as_of or svc.default_as_of(wh)
-        return svc.run(
-            wh, rs, rules, day, mode=body.mode, approver=p.username,
-            respect_schedule=body.respect_schedule,
-        )  # fmt: skip
+    ws = _ws(state, workspace)
+    rules = svc.pick_rules(ws, body.rule_ids)
+    return svc.run(
+        ws,
+        rules,
+        body.as_of,
+        mode=body.mode,
+        approver=p.username,
+        respect_schedule=body.respect_schedule,
+    )
 
 
 @router.post(
     "/backtest", status_code=202, summary="Backtest as a background job (poll GET /jobs/{id})"
 )
 def backtest_rules(workspace: str, body: BacktestIn, p: Analyst, state: StateDep) -> dict:
-    ws = state.workspaces.get(workspace)
-    rules = _source_rules(state.rules.store(ws), body.spec, body.yaml, body.rule_ids)
-    with state.workspaces.warehouse(ws.id) as wh:
-        end = body.end or svc.default_as_of(wh)
+    row = state.workspaces.get(workspace)  # the job is filed under the registry's number
+    ws = state.workspaces.handle(row.id)
+    rules = _source_rules(ws, body.spec, body.yaml, body.rule_ids)
+    end = body.end or svc.default_as_of(ws)
 
     def work(progress) -> dict[str, Any]:
-        frames = []
-        for k in range(body.days):
-            day = end - timedelta(days=body.days - 1 - k)
-            with state.workspaces.warehouse(ws.id) as wh:  # per day: other requests interleave
-                frames.append(pipeline.backtest(
-                    wh, rules, end=day, days=1, horizon=body.horizon, kpi=body.kpi))  # fmt: skip
-            progress((k + 1) / body.days, f"{day} ({k + 1}/{body.days} days)")
-        frame = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
-        by_rule = (
-            frame.groupby("rule_id")
-            .agg(actions=("entity_id", "count"), kpi_change=("kpi_change", "mean"))
-            .reset_index()
-            .astype(object)
-            .to_dict("records")
-            if len(frame)
-            else []
+        return svc.backtest(
+            ws,
+            rules,
+            end=end,
+            days=body.days,
+            horizon=body.horizon,
+            kpi=body.kpi,
+            progress=progress,
         )
-        return {"kpi": body.kpi, "horizon": body.horizon, "end": end.isoformat(),
-                "days": body.days, "rules": svc.jsonable(by_rule),
-                "actions": svc.backtest_frame_rows(frame)}  # fmt: skip
 
-    params = {"rules": [r.id for r in rules], "end": end.isoformat(), "days": body.days,
-              "horizon": body.horizon, "kpi": body.kpi}  # fmt: skip
+    params = {
+        "rules": [r.id for r in rules],
+        "end": end.isoformat(),
+        "days": body.days,
+        "horizon": body.horizon,
+        "kpi": body.kpi,
+    }
     job_id = state.jobs.submit(
-        "rules_backtest", work, workspace_id=ws.id, params=params, user=p.username
+        "rules_backtest", work, workspace_id=row.id, params=params, user=p.username
     )
     return {"job_id": job_id, "status": "queued"}
 
@@ -222,6 +218,10 @@ def schedule(workspace: str, _: Viewer, state: StateDep) -> dict[str, Any]:
 
 
 # -- the approval queue and the action log ------------------------------------------------------
+def _page(items: list[dict], total: int, paging: PageParams) -> dict[str, Any]:
+    return {"items": items, "total": total, "page": paging.page, "page_size": paging.page_size}
+
+
 @router.get("/queue", summary="The approval queue: proposed actions, newest first")
 def queue(
     workspace: str,
@@ -231,24 +231,23 @@ def queue(
     rule_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
     items, total = svc.log(
-        _store(state, workspace), offset=paging.offset, limit=paging.page_size,
-        status=[ActionStatus.PROPOSED.value], rule_id=rule_id,
-    )  # fmt: skip
-    return {"items": items, "total": total, "page": paging.page, "page_size": paging.page_size}
+        _ws(state, workspace),
+        offset=paging.offset,
+        limit=paging.page_size,
+        status=[ActionStatus.PROPOSED.value],
+        rule_id=rule_id,
+    )
+    return _page(items, total, paging)
 
 
 @router.post("/queue/approve", summary="Approve (execute) proposed actions; you are the approver")
 def approve(workspace: str, body: IdsIn, p: Analyst, state: StateDep) -> dict[str, Any]:
-    rs = _store(state, workspace)
-    with state.workspaces.warehouse(workspace) as wh:
-        done = pipeline.approve(wh, rs, body.ids, approver=p.username, force=body.force)
-    return svc.outcome("executed", done)
+    return svc.approve(_ws(state, workspace), body.ids, approver=p.username, force=body.force)
 
 
 @router.post("/queue/reject", summary="Reject proposed actions; you are recorded")
 def reject(workspace: str, body: IdsIn, p: Analyst, state: StateDep) -> dict[str, Any]:
-    done = pipeline.reject(_store(state, workspace), body.ids, approver=p.username)
-    return {"rejected": done, "refused": []}
+    return svc.reject(_ws(state, workspace), body.ids, approver=p.username)
 
 
 @router.get("/actions", summary="The action log with filters, newest first")
@@ -267,22 +266,30 @@ def actions(
     end: QDay = None,
 ) -> dict[str, Any]:
     items, total = svc.log(
-        _store(state, workspace), offset=paging.offset, limit=paging.page_size,
-        status=status, rule_id=rule_id, run_id=run_id, kind=action, level=level,
-        entity_id=entity_id, start=start, end=end,
-    )  # fmt: skip
-    return {"items": items, "total": total, "page": paging.page, "page_size": paging.page_size}
+        _ws(state, workspace),
+        offset=paging.offset,
+        limit=paging.page_size,
+        status=status,
+        rule_id=rule_id,
+        run_id=run_id,
+        kind=action,
+        level=level,
+        entity_id=entity_id,
+        start=start,
+        end=end,
+    )
+    return _page(items, total, paging)
 
 
 @router.post("/undo", summary="Undo executed actions: by id, a whole run, or a whole rule")
 def undo(workspace: str, body: UndoIn, _: Analyst, state: StateDep) -> dict[str, Any]:
-    rs = _store(state, workspace)
-    with state.workspaces.warehouse(workspace) as wh:
-        done = pipeline.undo(
-            wh, rs, ids=body.action_ids, run_id=body.run_id, rule_id=body.rule_id,
-            force=body.force,
-        )  # fmt: skip
-    return svc.outcome("undone", done)
+    return svc.undo(
+        _ws(state, workspace),
+        ids=body.action_ids,
+        run_id=body.run_id,
+        rule_id=body.rule_id,
+        force=body.force,
+    )
 
 
 @router.get("/runs", summary="Rule runs, newest first")
@@ -292,8 +299,7 @@ def runs(
     state: StateDep,
     paging: Annotated[PageParams, Depends(page_params)],
 ) -> dict[str, Any]:
-    items = svc.runs(_store(state, workspace))
-    return paginate(items, paging)
+    return paginate(svc.runs(_ws(state, workspace)), paging)
 
 
 @router.get(
@@ -312,12 +318,14 @@ def export(
     rule_id: Annotated[str | None, Query(max_length=100)] = None,
     ids: Annotated[list[Annotated[int, Field(ge=1)]] | None, Query(max_length=10_000)] = None,
 ) -> Response:
-    rs = _store(state, workspace)
-    with state.workspaces.warehouse(workspace) as wh:
-        data, n = svc.export_zip(
-            wh, rs, format, status=status or [ActionStatus.EXECUTED.value],
-            run_id=run_id, rule_id=rule_id, ids=ids,
-        )  # fmt: skip
+    data, n = svc.export_zip(
+        _ws(state, workspace),
+        format,
+        status=status or [ActionStatus.EXECUTED.value],
+        run_id=run_id,
+        rule_id=rule_id,
+        ids=ids,
+    )
     return Response(
         data,
         media_type="application/zip",
@@ -337,27 +345,23 @@ def effectiveness(
     kpi: Kpi = "roas",
     horizon: Annotated[int, Query(ge=1, le=90)] = 7,
 ) -> dict[str, Any]:
-    rs = _store(state, workspace)
-    with state.workspaces.warehouse(workspace) as wh:
-        return svc.effectiveness(wh, rs, kpi=kpi, horizon=horizon)
+    return svc.effectiveness(_ws(state, workspace), kpi=kpi, horizon=horizon)
 
 
 @router.get("/activity", summary="Executed actions per day and per weekday (0 = Monday)")
 def activity(workspace: str, _: Viewer, state: StateDep) -> dict[str, Any]:
-    return svc.activity(_store(state, workspace))
+    return svc.activity(_ws(state, workspace))
 
 
 # -- one rule ----------------------------------------------------------------------------------
 @router.get("/{rule_id}", summary="A saved rule (latest version)")
 def get_rule(workspace: str, rule_id: RuleId, _: Viewer, state: StateDep) -> dict[str, Any]:
-    rs = _store(state, workspace)
-    rule = svc.get_rule(rs, rule_id)
-    return svc.summary(rule, store.rule_settings_of(rs).get(rule_id))
+    return svc.describe(_ws(state, workspace), rule_id)
 
 
 @router.get("/{rule_id}/versions", summary="Every stored version of a rule, oldest first")
 def rule_versions(workspace: str, rule_id: RuleId, _: Viewer, state: StateDep) -> dict:
-    return {"items": svc.versions(_store(state, workspace), rule_id)}
+    return {"items": svc.versions(_ws(state, workspace), rule_id)}
 
 
 @router.put("/{rule_id}", summary="Replace a rule (a new version when the spec changed)")
@@ -365,10 +369,10 @@ def put_rule(
     workspace: str, rule_id: RuleId, body: RuleIn, p: Analyst, state: StateDep
 ) -> dict[str, Any]:
     _needs_admin_for_auto(p, body.mode)
-    rule = svc.parse_spec(body.spec, body.yaml)
+    rule = parse_spec(body.spec, body.yaml)
     if rule.id != rule_id:
         rule = rule.model_copy(update={"id": rule_id})
-    out = svc.save(_store(state, workspace), rule, author=p.username, mode=body.mode)
+    out = svc.save(_ws(state, workspace), rule, author=p.username, mode=body.mode)
     state.scheduler.sync()
     return out
 
@@ -379,15 +383,14 @@ def patch_rule(
 ) -> dict[str, Any]:
     _needs_admin_for_auto(p, body.mode)
     out = svc.update(
-        _store(state, workspace), rule_id, author=p.username, enabled=body.enabled,
-        mode=body.mode,
-    )  # fmt: skip
+        _ws(state, workspace), rule_id, author=p.username, enabled=body.enabled, mode=body.mode
+    )
     state.scheduler.sync()
     return out
 
 
 @router.delete("/{rule_id}", summary="Delete a rule (its versions and actions stay in the log)")
 def delete_rule(workspace: str, rule_id: RuleId, p: Analyst, state: StateDep) -> dict:
-    svc.delete(_store(state, workspace), rule_id, by=p.username)
+    svc.delete(_ws(state, workspace), rule_id, by=p.username)
     state.scheduler.sync()
     return {"deleted": rule_id}

@@ -2,7 +2,7 @@
 Limits -> Schedule -> Notify -> Preview -> Save) with a YAML view and a live preview, runs, the
 approval queue, the action log with undo, and the effectiveness charts. Viewers see everything;
 analysts edit, run in suggest mode, approve, reject and undo; automatic runs need an admin.
-Callbacks call :mod:`spendlab.app.rules` (the same functions as the REST API)."""
+Callbacks call :mod:`spendlab.automate.service` (the use cases the REST API calls too)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any
 import dash_ag_grid as dag
 from dash import ALL, dcc, html
 
-from spendlab.app import rules as svc
 from spendlab.app.store import Role
 from spendlab.app.web.pages import PageContext
 from spendlab.app.web.pages.automate_form import (
@@ -21,9 +20,11 @@ from spendlab.app.web.pages.automate_form import (
     spec_to_form,
 )
 from spendlab.app.web.session import current_user
+from spendlab.automate import service as svc
 from spendlab.automate.rules.spec import Rule
-from spendlab.automate.store import RuleStore
+from spendlab.automate.specs import templates
 from spendlab.errors import SpendLabError
+from spendlab.workspace import Workspace
 
 FIELDS = {"type": "au-f", "name": ALL}
 TICKS = ("au-saved-tick", "au-run-tick", "au-approve-tick", "au-undo-tick")
@@ -80,9 +81,8 @@ def layout(ctx: PageContext) -> html.Div:
     admin = ctx.user.role.allows(Role.ADMIN)
     base = normal(DEFAULT_SPEC)
     values, _ = spec_to_form(base)
-    with ctx.state.workspaces.warehouse(ctx.workspace_id) as wh:
-        day = svc.default_as_of(wh)
-    tpl = [{"label": f"{t['name']} ({t['id']})", "value": t["id"]} for t in svc.templates()]
+    day = svc.default_as_of(workspace_of(ctx.state, ctx.workspace_id))
+    tpl = [{"label": f"{t['name']} ({t['id']})", "value": t["id"]} for t in templates()]
     modes = [
         {"label": " suggest (approve in the queue)", "value": "suggest"},
         {"label": " auto (executes; admin)", "value": "auto", "disabled": not admin},
@@ -324,16 +324,17 @@ def denied(state: Any, role: Role) -> html.Div | None:
     return None
 
 
-def store_of(state: Any, ws_id: Any) -> RuleStore:
-    return state.rules.store(state.workspaces.get(ws_id))
+def workspace_of(state: Any, ws_id: Any) -> Workspace:
+    """The handle of the workspace picked in the header."""
+    return state.workspaces.handle(ws_id)
 
 
 def run_date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def message(text: str, refused: list[Any] | None = None, ok: bool = True) -> html.Div:
-    items = [html.Li(r.message) for r in refused or []]
+def message(text: str, refused: list[dict] | None = None, ok: bool = True) -> html.Div:
+    items = [html.Li(r["message"]) for r in refused or []]
     return html.Div(
         [
             html.Div(text, className="ok" if ok else "error"),
@@ -342,8 +343,8 @@ def message(text: str, refused: list[Any] | None = None, ok: bool = True) -> htm
     )
 
 
-def table_rows(rs: Any, status: list[str] | None, limit: int = 2000) -> list[dict[str, Any]]:
-    items, _ = svc.log(rs, offset=0, limit=limit, status=status or None)
+def table_rows(ws: Workspace, status: list[str] | None, limit: int = 2000) -> list[dict]:
+    items, _ = svc.log(ws, offset=0, limit=limit, status=status or None)
     for d in items:
         for k in ("old_value", "new_value"):
             d[k] = "" if d[k] is None else str(d[k])

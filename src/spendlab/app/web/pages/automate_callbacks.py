@@ -1,5 +1,6 @@
-"""Callbacks of the Automate page (layout and view helpers in ``automate.py``). Each calls
-:mod:`spendlab.app.rules` or :mod:`spendlab.automate`, as the REST API does."""
+"""Callbacks of the Automate page (layout and view helpers in ``automate.py``). Each reads its
+inputs, calls one use case of :mod:`spendlab.automate.service` (as the REST API does) on the
+workspace's handle and shows the result."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import pandas as pd
 import yaml
 from dash import Input, Output, State, callback_context, html, no_update
 
-from spendlab.app import rules as svc
 from spendlab.app.store import Role
 from spendlab.app.web.pages.automate import (
     FIELDS,
@@ -17,18 +17,20 @@ from spendlab.app.web.pages.automate import (
     normal,
     preview_view,
     run_date,
-    store_of,
     table_rows,
+    workspace_of,
 )
 from spendlab.app.web.pages.automate_form import DEFAULT_SPEC, form_to_spec, locked, spec_to_form
 from spendlab.app.web.session import current_user
-from spendlab.automate import monitor, pipeline
+from spendlab.automate import monitor
+from spendlab.automate import service as svc
 from spendlab.automate.plots import (
     actions_per_day_figure,
     actions_per_weekday_figure,
     effectiveness_figure,
 )
 from spendlab.automate.rules.spec import Rule
+from spendlab.automate.specs import check_spec, templates
 from spendlab.errors import SpendLabError
 
 
@@ -57,13 +59,13 @@ def register(app, state) -> None:
             if trigger == "au-use-template":
                 if not template:
                     return no_update, keep, keep, no_update, html.Div("Pick a template first.")
-                spec = next(t["spec"] for t in svc.templates() if t["id"] == template)
+                spec = next(t["spec"] for t in templates() if t["id"] == template)
             elif trigger == "au-edit":
                 if not saved:
                     return no_update, keep, keep, no_update, html.Div("Pick a saved rule first.")
-                spec = svc.get_rule(store_of(state, ws_id), saved).model_dump(mode="json")
+                spec = svc.get_rule(workspace_of(state, ws_id), saved).model_dump(mode="json")
             else:
-                checked = svc.check_spec(text=text or "")
+                checked = check_spec(text=text or "")
                 if not checked["valid"]:
                     issues = "; ".join(
                         f"{i['location']} (line {i['line']}): {i['problem']}"
@@ -95,7 +97,7 @@ def register(app, state) -> None:
     def _build(values, base):
         names = [i["id"]["name"] for i in callback_context.inputs_list[0]]
         spec = form_to_spec(base or normal(DEFAULT_SPEC), dict(zip(names, values, strict=True)))
-        checked = svc.check_spec(spec=spec)
+        checked = check_spec(spec=spec)
         if not checked["valid"]:
             issues = html.Ul(
                 [
@@ -121,8 +123,8 @@ def register(app, state) -> None:
         if not spec or not day:
             return html.Div("Fix the rule's issues to see its preview.", className="muted")
         try:
-            with state.workspaces.warehouse(ws_id) as wh:
-                res = svc.preview(wh, [Rule.model_validate(spec)], run_date(day))
+            ws = workspace_of(state, ws_id)
+            res = svc.preview(ws, [Rule.model_validate(spec)], run_date(day))
         except SpendLabError as e:
             return html.Div(str(e), className="error")
         return preview_view(res)
@@ -144,7 +146,8 @@ def register(app, state) -> None:
         if not spec:
             return html.Div("The rule has issues; fix them first.", className="error"), no_update
         user = current_user(state).username
-        out = svc.save(store_of(state, ws_id), Rule.model_validate(spec), author=user, mode=mode)
+        ws = workspace_of(state, ws_id)
+        out = svc.save(ws, Rule.model_validate(spec), author=user, mode=mode)
         state.scheduler.sync()
         text = f"Saved {out['id']} version {out['version']} ({out['mode']})."
         return html.Div(text, className="ok", id="au-saved-ok"), (tick or 0) + 1
@@ -162,7 +165,7 @@ def register(app, state) -> None:
         refusal = denied(state, Role.ANALYST)
         if refusal is not None or not saved:
             return refusal or html.Div("Pick a saved rule first."), no_update
-        svc.delete(store_of(state, ws_id), saved, by=current_user(state).username)
+        svc.delete(workspace_of(state, ws_id), saved, by=current_user(state).username)
         state.scheduler.sync()
         return html.Div(f"Deleted {saved} (its actions stay in the log).", className="ok"), (
             (tick or 0) + 1
@@ -177,7 +180,7 @@ def register(app, state) -> None:
     )
     def _refreshlibrary_view(_tick, ws_id):
         current_user(state)
-        rules = svc.list_rules(store_of(state, ws_id))
+        rules = svc.list_rules(workspace_of(state, ws_id))
         opts = [{"label": r["id"], "value": r["id"]} for r in rules]
         return library_view(rules), opts, opts
 
@@ -198,18 +201,15 @@ def register(app, state) -> None:
         if refusal is not None:
             return refusal, no_update
         try:
-            rs = store_of(state, ws_id)
-            rules = svc.pick_rules(rs, rule_ids)
-            with state.workspaces.warehouse(ws_id) as wh:
-                res = svc.run(
-                    wh,
-                    rs,
-                    rules,
-                    run_date(day),
-                    mode=mode,
-                    approver=current_user(state).username,
-                    respect_schedule=bool(due),
-                )
+            ws = workspace_of(state, ws_id)
+            res = svc.run(
+                ws,
+                svc.pick_rules(ws, rule_ids),
+                run_date(day),
+                mode=mode,
+                approver=current_user(state).username,
+                respect_schedule=bool(due),
+            )
         except SpendLabError as e:
             return html.Div(str(e), className="error"), no_update
         n = len(res["actions"])
@@ -229,7 +229,7 @@ def register(app, state) -> None:
     )
     def _refresh_queue(_a, _b, ws_id):
         current_user(state)
-        return table_rows(store_of(state, ws_id), ["proposed"])
+        return table_rows(workspace_of(state, ws_id), ["proposed"])
 
     @app.callback(
         Output("au-queue-msg", "children"),
@@ -250,14 +250,14 @@ def register(app, state) -> None:
         if not ids:
             return html.Div("Select actions in the queue first."), no_update
         user = current_user(state).username
-        rs = store_of(state, ws_id)
+        ws = workspace_of(state, ws_id)
         if callback_context.triggered_id == "au-reject":
-            done = pipeline.reject(rs, ids, approver=user)
+            done = svc.reject(ws, ids, approver=user)["rejected"]
             return message(f"Rejected {len(done)} action(s)."), (tick or 0) + 1
-        with state.workspaces.warehouse(ws_id) as wh:
-            done = pipeline.approve(wh, rs, ids, approver=user, force=bool(force))
+        res = svc.approve(ws, ids, approver=user, force=bool(force))
+        done, refused = res["executed"], res["refused"]
         text = f"Approved and executed {len(done)} action(s): {', '.join(map(str, done))}."
-        return message(text, done.refused, ok=bool(done) or not done.refused), (tick or 0) + 1
+        return message(text, refused, ok=bool(done) or not refused), (tick or 0) + 1
 
     @app.callback(
         Output("au-log", "rowData"),
@@ -269,7 +269,7 @@ def register(app, state) -> None:
     )
     def _refresh_log(_a, _b, _c, status, ws_id):
         current_user(state)
-        return table_rows(store_of(state, ws_id), status)
+        return table_rows(workspace_of(state, ws_id), status)
 
     @app.callback(
         Output("au-undo-msg", "children"),
@@ -288,10 +288,10 @@ def register(app, state) -> None:
         ids = [int(r["action_id"]) for r in selected or [] if r.get("status") == "executed"]
         if not ids:
             return html.Div("Select executed actions in the log first."), no_update
-        with state.workspaces.warehouse(ws_id) as wh:
-            done = pipeline.undo(wh, store_of(state, ws_id), ids=ids, force=bool(force))
+        res = svc.undo(workspace_of(state, ws_id), ids=ids, force=bool(force))
+        done, refused = res["undone"], res["refused"]
         text = f"Undid {len(done)} action(s): {', '.join(map(str, done))} (old values restored)."
-        return message(text, done.refused, ok=bool(done) or not done.refused), (tick or 0) + 1
+        return message(text, refused, ok=bool(done) or not refused), (tick or 0) + 1
 
     @app.callback(
         Output("au-eff", "figure"),
@@ -305,11 +305,10 @@ def register(app, state) -> None:
     )
     def _charts(_a, _b, _c, kpi, ws_id):
         current_user(state)
-        rs = store_of(state, ws_id)
-        with state.workspaces.warehouse(ws_id) as wh:
-            effects = monitor.action_effects(wh, rs, horizon=7, kpi=kpi)
-        eff = effectiveness_figure(monitor.rule_effectiveness(effects), kpi)
-        acts = svc.executed_actions(rs)
+        ws = workspace_of(state, ws_id)
+        _, per_rule = svc.rule_effectiveness(ws, kpi=kpi, horizon=7)
+        eff = effectiveness_figure(per_rule, kpi)
+        acts = svc.executed_actions(ws)
         per_day = monitor.actions_per_day(acts)
         day = actions_per_day_figure(per_day.assign(day=pd.to_datetime(per_day["day"])))
         days = per_day["day"].nunique()
