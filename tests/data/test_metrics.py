@@ -48,7 +48,7 @@ def test_glossary_ratios_use_their_policy_and_scale(con):
             "spend": [5.0, 5.0],
             "conversions": [0.0, 0.0],
             "revenue": [0.0, 0.0],
-        }  # fmt: skip
+        }
     )
     t = ibis.memtable(sums)
     names = [m.name for m in METRICS.values() if m.is_ratio]

@@ -22,22 +22,21 @@ SOCIAL = {D1: 15.0, D2: 12.0, D3: 9.0, D4: 11.0}
 TOTAL = sum(SEARCH.values()) + sum(SOCIAL.values())  # 352
 
 
-def row(day, level, spend, *, platform="google_ads", campaign="c1", ad_group="", keyword="",
-        ad="", device="", account=None):  # fmt: skip
+ACCOUNTS = {"google_ads": "A", "meta": "M"}
+
+
+def row(day, level, spend, *, platform="google_ads", campaign="c1", account=None, **ids):
+    """An ad_performance row; ``ids``: ad_group, keyword, ad, device ('' when not given)."""
     names = {"c1": "Brand", "c2": "Prospecting"}
     return {
         "date": day,
         "platform": platform,
         "level": level,
-        "account_id": account
-        if account is not None
-        else {"google_ads": "A", "meta": "M"}.get(platform, ""),
+        "account_id": ACCOUNTS.get(platform, "") if account is None else account,
         "campaign_id": campaign,
         "campaign_name": names.get(campaign),
-        "ad_group_id": ad_group,
-        "keyword_id": keyword,
-        "ad_id": ad,
-        "device": device,
+        **{f"{k}_id": ids.get(k, "") for k in ("ad_group", "keyword", "ad")},
+        "device": ids.get("device", ""),
         "impressions": 1000,
         "clicks": 10,
         "spend": spend,
@@ -111,7 +110,7 @@ def wh(workspace):
                     "timestamp": [day + pd.Timedelta(hours=1)],
                     "value": [9.0],
                     "currency": "USD",
-                }  # fmt: skip
+                }
             ),
         },
     )
@@ -214,8 +213,8 @@ def test_every_consumer_gives_the_same_total_for_the_same_scope(wh, tmp_path):
     # planning's current spend (a daily curve set, averaged over the 4 days)
     eng = create_engine(f"sqlite:///{tmp_path / 'plan.db'}")
     store.create_all(eng)
-    frame = pd.DataFrame({"id": ["search", "social"], "type": "exponential", "beta": 1.0,
-                          "scale": 1.0})  # fmt: skip
+    frame = pd.DataFrame({"id": ["search", "social"], "type": "exponential"})
+    frame = frame.assign(beta=1.0, scale=1.0)
     members = {"members": {"search": ["c1"], "social": ["c2"]}}
     cs = save_curve_set(eng, "ws", "c", frame, "day", "manual", members)
     cur = current_spend(wh, cs, days=4).set_index("id")["current"] * 4
