@@ -26,14 +26,26 @@ def strict(response):
 
 
 def _spend(ws: Path, granularity: str) -> dict[str, float]:
-    """Independent of the app: plain DuckDB. A campaign reported at several levels counts once
-    (its largest per-level total); campaigns map to channels through the touchpoints."""
+    """Independent of the app: plain DuckDB. Each day, a row counts unless a coarser row of
+    its campaign reports that day (a campaign row covers everything below it, an ad-group row
+    its keywords and ads, a keyword row its ad group's ads); campaigns map to channels through
+    the touchpoints."""
     label = "t.channel" if granularity == "channel" else "t.channel || ': ' || t.campaign"
     con = duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True)
     rows = con.execute(
         f"""
-        with lv as (select campaign_name, level, sum(spend) s from ad_performance group by 1, 2),
-             c as (select campaign_name, max(s) s from lv group by 1),
+        with r as (select * from ad_performance
+                   where level in ('campaign', 'ad_group', 'keyword', 'ad')),
+             n as (select * from r where not exists (
+                 select 1 from r p
+                 where p.date = r.date and p.platform = r.platform
+                   and p.account_id = r.account_id and p.campaign_id = r.campaign_id
+                   and ((p.level = 'campaign' and r.level <> 'campaign')
+                     or (p.level = 'ad_group' and r.level in ('keyword', 'ad')
+                         and p.ad_group_id = r.ad_group_id)
+                     or (p.level = 'keyword' and r.level = 'ad'
+                         and p.ad_group_id = r.ad_group_id)))),
+             c as (select campaign_name, sum(spend) s from n group by 1),
              t as (select distinct channel, campaign from touchpoints)
         select {label} as k, sum(c.s) from c join t on c.campaign_name = t.campaign group by 1
         """

@@ -87,12 +87,7 @@ def _paths(  # type: ignore[no-untyped-def]
 ):
     """The path counts, and with ``with_spend`` also the workspace's spend per channel (None for
     a path table)."""
-    from spendlab.measure.attribution import (
-        JourneyConfig,
-        build_journeys,
-        build_paths,
-        read_paths,
-    )
+    from spendlab.measure.attribution import paths_and_spend, read_paths
 
     if paths is not None and workspace is not None:
         raise ConfigError("give either a PATHS file or --workspace, not both")
@@ -104,15 +99,13 @@ def _paths(  # type: ignore[no-untyped-def]
             )
         p = read_paths(paths)
         return (p, None) if with_spend else p
-    from spendlab.data.warehouse import Warehouse
-    from spendlab.measure.attribution.calibration import channel_spend
+    from spendlab.workspace import Workspace
 
-    cfg = JourneyConfig(lookback_days=lookback, granularity=granularity)
-    with Warehouse.open(workspace_path(workspace), read_only=True) as wh:
-        p = build_journeys(wh, cfg) if with_times else build_paths(wh, cfg)
-        if not with_spend:
-            return p
-        return p, channel_spend(wh, granularity=granularity)
+    ws = Workspace.open(workspace_path(workspace))
+    p, spend = paths_and_spend(
+        ws, lookback, granularity, with_times=with_times, with_spend=with_spend, read_only=True
+    )
+    return (p, spend) if with_spend else p
 
 
 def _pairs(values: list[str] | None, option: str, what: str) -> dict[str, float]:

@@ -1,6 +1,22 @@
 """The metric glossary: one name per metric, used for columns, attributes, API fields and UI labels.
 
 Every ratio states its zero-denominator policy: what the metric is when the denominator is zero.
+One helper applies it everywhere (``spendlab.data.metrics.ratio`` in the warehouse, ``ratio_array``
+for in-memory frames):
+
+==========  ======================  ==========  =============================================
+ratio       numerator/denominator   policy      over zero
+==========  ======================  ==========  =============================================
+``ctr``     clicks / impressions    NULL        no impressions: undefined
+``cpc``     spend / clicks          NULL        no clicks: undefined
+``cpm``     spend / impressions     NULL        no impressions: undefined (x 1000 otherwise)
+``cvr``     conversions / clicks    NULL        no clicks: undefined
+``cpa``     spend / conversions     INFINITE    spend, no conversions: +inf; neither: undefined
+``roas``    revenue / spend         NULL        no spend: undefined
+==========  ======================  ==========  =============================================
+
+Undefined is NULL (NaN in arrays): a rule condition on it is not met. +inf orders above every
+number; JSON has none, so interfaces print it (and undefined values) as null.
 Never an unqualified "ROI": ``roas`` is platform-reported revenue over spend, ``iroas`` comes from a
 causal model.
 """
@@ -15,8 +31,9 @@ class ZeroPolicy(StrEnum):
     """What a ratio is when its denominator is zero."""
 
     NULL = "null"  # undefined: excluded from comparisons (a condition on it is not met)
-    ZERO = "zero"  # defined as 0 (e.g. CTR with no impressions)
-    INFINITE = "infinite"  # numerator > 0 over zero: +inf (e.g. CPA with spend and no conversions)
+    ZERO = "zero"  # defined as 0 (no glossary ratio uses it; for custom ratios)
+    # numerator > 0 over zero: +inf (CPA with spend and no conversions); 0 over 0: undefined
+    INFINITE = "infinite"
 
 
 @dataclass(frozen=True)
@@ -29,6 +46,7 @@ class Metric:
     zero_policy: ZeroPolicy | None = None
     money: bool = False
     higher_is_better: bool = True
+    scale: float = 1.0  # a ratio is scale x numerator / denominator (CPM: per thousand)
 
     @property
     def is_ratio(self) -> bool:
@@ -73,6 +91,7 @@ _METRICS = [
         ZeroPolicy.NULL,
         money=True,
         higher_is_better=False,
+        scale=1000.0,
     ),
     Metric(
         "cvr", "Conversion rate", "Conversions per click.", "conversions", "clicks", ZeroPolicy.NULL

@@ -1,8 +1,10 @@
 """The campaign explorer: KPIs by hierarchy level and date range, with the previous period.
 
 Every query runs in the warehouse (Ibis). Files may describe the same spend at several levels
-(a campaign report and a keyword report of the same campaign): to never count it twice, a row
-is left out on days when a coarser row of its own hierarchy exists (see :func:`scoped_rows`).
+(a campaign report and a keyword report of the same campaign): each day's spend is counted once
+by :func:`spendlab.data.spend.count_once` (a row is left out on days when a coarser row of its
+own hierarchy exists), the rule every other consumer of spend uses too. Ratios follow the
+glossary's zero-denominator policy (:mod:`spendlab.data.metrics`).
 """
 
 from __future__ import annotations
@@ -17,33 +19,18 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from spendlab.core.dates import DateRange
-from spendlab.core.metrics import METRICS, ZeroPolicy
+from spendlab.data.metrics import metric_ratio
+from spendlab.data.spend import counted_rows
 from spendlab.data.warehouse import Warehouse
 from spendlab.errors import ConfigError
 
 #: Drill-down order of the explorer.
 LEVELS: tuple[str, ...] = ("account", "campaign", "ad_group", "keyword")
-_RANK = {
-    "platform": 0,
-    "account": 1,
-    "business_unit": 1,
-    "code": 1,
-    "campaign": 2,
-    "ad_group": 3,
-    "keyword": 4,
-    "ad": 5,
-}
 _KEYS = {
     "account": ("platform", "account_id"),
     "campaign": ("platform", "account_id", "campaign_id"),
     "ad_group": ("platform", "account_id", "campaign_id", "ad_group_id"),
     "keyword": ("platform", "account_id", "campaign_id", "ad_group_id", "keyword_id"),
-}
-#: For each level that can cover finer rows: the ids that identify what it covers (a keyword
-#: row covers the ad rows of its ad group: keyword and ad reports describe the same spend).
-_ANCESTORS = {
-    **{lv: _KEYS[lv] for lv in ("account", "campaign", "ad_group")},
-    "keyword": _KEYS["ad_group"],
 }
 _NAME = {
     "account": "account_name",
@@ -132,50 +119,13 @@ def _check(level: str | None, filters: dict[str, str]) -> None:
 
 
 def scoped_rows(wh: Warehouse, level: str, lo: dt.date, hi: dt.date, filters: dict[str, str]):
-    """ad_performance rows in [lo, hi] matching ``filters``, each day's spend counted once.
-
-    A row is kept when no coarser row (at or below ``level``) covers it on the same day: a
-    keyword row is dropped when its ad group or campaign also has a row that day. Rows above
-    the id hierarchy (platform, business unit, code) are not entities here and are left out.
-    """
-    t = wh.table("ad_performance")
-    t = t.filter(t.date >= lo, t.date <= hi, t.level.isin(tuple(_ANCESTORS) + ("ad",)))
-    for col, value in filters.items():
-        t = t.filter(t[col] == ibis.literal(str(value)))
-    if level == "keyword":  # ads are siblings of keywords, not below them
-        t = t.filter(t.level == "keyword")
-    rank = ibis.cases(*((t.level == k, v) for k, v in _RANK.items()), else_=99)
-    t = t.mutate(_rank=rank).filter(lambda x: x._rank >= _RANK[level])
-    covered = ibis.literal(False)
-    for anc, keys in _ANCESTORS.items():
-        if _RANK[anc] < _RANK[level]:
-            continue
-        w = ibis.window(group_by=[t.date, *(t[k] for k in keys)])
-        has = (t.level == anc).cast("int8").max().over(w) == 1
-        covered = covered | ((t._rank > _RANK[anc]) & has)
-    t = t.mutate(_covered=covered)
-    return t.filter(~t._covered).rename(revenue="conversion_value")
-
-
-def _ratio(num: ir.NumericValue, den: ir.NumericValue, policy: ZeroPolicy) -> ir.FloatingValue:
-    safe = num.cast("float64") / ibis.ifelse(den == 0, ibis.null(), den).cast("float64")
-    if policy is ZeroPolicy.ZERO:
-        return ibis.ifelse(den == 0, 0.0, safe)
-    # INFINITE is not representable in JSON: null, documented as "no conversions"
-    return safe
+    """ad_performance rows in [lo, hi] matching ``filters`` that count at ``level``, each day's
+    spend once (:func:`spendlab.data.spend.count_once`); ``conversion_value`` is ``revenue``."""
+    return counted_rows(wh, level, lo, hi, filters).rename(revenue="conversion_value")
 
 
 def _with_ratios(t: ir.Table, suffix: str = "") -> dict[str, ir.Value]:
-    out: dict[str, ir.Value] = {}
-    for name in RATIOS:
-        m = METRICS[name]
-        num = "revenue" if m.numerator == "revenue" else m.numerator
-        scale = 1000.0 if name == "cpm" else 1.0
-        out[name + suffix] = (
-            _ratio(t[num + suffix], t[m.denominator + suffix], m.zero_policy or ZeroPolicy.NULL)
-            * scale
-        )
-    return out
+    return {name + suffix: metric_ratio(name, {k: t[k + suffix] for k in BASE}) for name in RATIOS}
 
 
 def kpi_totals(
@@ -192,12 +142,11 @@ def kpi_totals(
     for k in BASE:
         aggs[k] = ibis.ifelse(cur, t[k], 0).sum()
         aggs[k + "_prev"] = ibis.ifelse(cur, 0, t[k]).sum()
-    row = t.aggregate(**aggs).to_pandas().iloc[0]
-    current = {k: _num(row[k]) for k in BASE}
-    previous = {k: _num(row[k + "_prev"]) for k in BASE} if compare else None
-    current.update(_py_ratios(current))
-    if previous is not None:
-        previous.update(_py_ratios(previous))
+    g = t.aggregate(**aggs)
+    g = g.mutate(**_with_ratios(g), **_with_ratios(g, "_prev"))
+    row = g.to_pandas().iloc[0]
+    current = {k: _num(row[k]) for k in KPIS}
+    previous = {k: _num(row[k + "_prev"]) for k in KPIS} if compare else None
     return {
         "period": per.to_dict(),
         "current": current,
@@ -289,17 +238,6 @@ def _num(v: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
-
-
-def _py_ratios(base: dict[str, float | None]) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for name in RATIOS:
-        m = METRICS[name]
-        num = base[m.numerator or ""] or 0.0
-        den = base[m.denominator or ""] or 0.0
-        scale = 1000.0 if name == "cpm" else 1.0
-        out[name] = num / den * scale if den else None
-    return out
 
 
 def _delta(cur: float | None, prev: float | None) -> float | None:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from spendlab.data.spend import count_once
 from spendlab.errors import ConfigError, DataError
 from spendlab.plan import store
 from spendlab.plan.curves import FAMILIES, ResponseCurves, curves_from_frame
@@ -216,8 +217,9 @@ def activate_curve_set(engine: Engine, workspace: str, ref: int | str) -> CurveS
 def current_spend(wh: Any, cs: CurveSet, days: int = 28) -> pd.DataFrame:
     """Current spend per entity and period: the average over the last ``days`` days of
     ``ad_performance`` (ending at its newest date), summed over the entity's member campaigns,
-    times the period length. A campaign reported at several levels counts once (its largest
-    per-level total). Entities without warehouse spend fall back to the frame's ``current``.
+    times the period length. Spend reported at several levels counts once per day
+    (:func:`spendlab.data.spend.count_once`). Entities without warehouse spend fall back to the
+    frame's ``current``.
 
     Returns ``id``, ``current``, ``source`` (``warehouse`` | ``curve set`` | ``none``) and the
     window in ``attrs['window']``.
@@ -235,8 +237,8 @@ def current_spend(wh: Any, cs: CurveSet, days: int = 28) -> pd.DataFrame:
         start = max(last - dt.timedelta(days=days - 1), pd.Timestamp(span["lo"]).date())
         t = ap.filter((ap.date >= start) & (ap.date <= last) & (ap.campaign_id != ""))
         t = t.filter(t.campaign_id.isin(sorted({c for m in members.values() for c in m})))
-        lv = t.group_by(["campaign_id", "level"]).aggregate(spend=t.spend.sum())
-        pc = lv.group_by("campaign_id").aggregate(spend=lv.spend.max()).to_pandas()
+        t = count_once(t, "campaign")
+        pc = t.group_by("campaign_id").aggregate(spend=t.spend.sum()).to_pandas()
         scale = cs.period_days / ((last - start).days + 1)
         per_campaign = {
             str(k): float(v) * scale for k, v in zip(pc["campaign_id"], pc["spend"], strict=True)

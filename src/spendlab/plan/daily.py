@@ -21,7 +21,7 @@ import pandas as pd
 
 from spendlab.core.actions import Action, EntityRef
 from spendlab.core.hierarchy import Level
-from spendlab.data.explorer import scoped_rows
+from spendlab.data.spend import counted_rows
 from spendlab.data.warehouse import Warehouse
 from spendlab.errors import ConfigError, DataError
 from spendlab.plan.allocator import AllocatorConfig, DailyAllocation, allocate_day, budget_actions
@@ -65,7 +65,7 @@ def campaign_days(
     if bad or not group_by:
         raise ConfigError(f"group_by columns must come from {', '.join(GROUP_COLUMNS)}; got {bad}")
     lo, hi = as_of - timedelta(days=window), as_of - timedelta(days=1)
-    t = scoped_rows(wh, "campaign", lo, hi, {})
+    t = counted_rows(wh, "campaign", lo, hi).rename(revenue="conversion_value")
     t = t.filter(t.campaign_id != "")
     g = t.group_by([t.date, *(t[k] for k in KEYS)]).aggregate(
         spend=t.spend.sum(),

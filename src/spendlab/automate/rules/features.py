@@ -41,6 +41,7 @@ from spendlab.automate.rules.spec import (
 )
 from spendlab.core.hierarchy import Level
 from spendlab.core.metrics import ZeroPolicy
+from spendlab.data import metrics
 
 INF = float("inf")
 
@@ -134,17 +135,9 @@ def _cmp(x: ir.Value, op: str, y: ir.Value | float) -> ir.BooleanValue:
 
 
 def ratio(num: ir.NumericValue, den: ir.NumericValue, policy: ZeroPolicy) -> ir.FloatingValue:
-    """num / den with a zero-denominator policy (never a backend's own 1/0 behaviour)."""
-    null = ibis.null().cast("float64")
-    num = num.cast("float64")
-    den = den.cast("float64")
-    if policy is ZeroPolicy.ZERO:
-        zero = ibis.literal(0.0)
-    elif policy is ZeroPolicy.INFINITE:
-        zero = ibis.ifelse(num > 0, ibis.literal(INF), null)
-    else:
-        zero = null
-    return ibis.ifelse(den == 0, zero, num / ibis.ifelse(den == 0, 1.0, den))
+    """num / den with a zero-denominator policy (never a backend's own 1/0 behaviour): the one
+    helper, :func:`spendlab.data.metrics.ratio`."""
+    return metrics.ratio(num, den, policy)
 
 
 def base_value(t: ir.Table, base: str) -> ir.NumericValue:

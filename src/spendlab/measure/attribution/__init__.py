@@ -12,7 +12,13 @@ incrementality.
 
 from __future__ import annotations
 
-from spendlab.measure.attribution.api import MODELS, compare_models, make_model, run_attribution
+from spendlab.measure.attribution.api import (
+    MODELS,
+    compare_models,
+    make_model,
+    paths_and_spend,
+    run_attribution,
+)
 from spendlab.measure.attribution.base import AttributionModel
 from spendlab.measure.attribution.data_driven import DataDrivenAttribution
 from spendlab.measure.attribution.heuristics import (
@@ -72,6 +78,7 @@ __all__ = [
     "journey_table",
     "make_model",
     "path_counts_expr",
+    "paths_and_spend",
     "read_paths",
     "run_attribution",
 ]

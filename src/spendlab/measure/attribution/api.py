@@ -1,10 +1,10 @@
-"""Plain functions the CLI, REST API and web pages call: pick a model by name, run it, compare
-all models."""
+"""Plain functions the CLI, REST API and web pages call: read a workspace's journeys and spend
+(:func:`paths_and_spend`), pick a model by name, run it, compare all models."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ from spendlab.measure.attribution.markov import MarkovAttribution
 from spendlab.measure.attribution.paths import PathCounts
 from spendlab.measure.attribution.shapley import OrderedShapley, ShapleyAttribution
 
+if TYPE_CHECKING:
+    from spendlab.workspace import Workspace
+
 MODELS = (
     "markov",
     "shapley",
@@ -40,6 +43,33 @@ MODELS = (
     "w_shaped",
     "data_driven",
 )
+
+
+def paths_and_spend(
+    ws: Workspace,
+    lookback_days: float = 30.0,
+    granularity: str = "channel",
+    drop: Sequence[str] = (),
+    *,
+    with_times: bool = False,
+    with_spend: bool = True,
+    read_only: bool = False,
+) -> tuple[PathCounts, pd.DataFrame | None]:
+    """The workspace's journeys as path counts (with touch times when ``with_times``, for a
+    half-life in days) and its spend per channel or campaign (``granularity``; ``None`` without
+    ``with_spend``), read under one warehouse connection that is closed on return. Spend counts
+    each day once across report levels (:func:`~spendlab.measure.attribution.calibration.
+    channel_spend`)."""
+    from spendlab.measure.attribution.calibration import channel_spend
+    from spendlab.measure.attribution.journeys import JourneyConfig, build_journeys, build_paths
+
+    config = JourneyConfig(
+        lookback_days=lookback_days, granularity=granularity, drop_channels=tuple(drop)
+    )
+    with ws.warehouse(read_only=read_only) as wh:
+        paths = build_journeys(wh, config) if with_times else build_paths(wh, config)
+        spend = channel_spend(wh, granularity=granularity) if with_spend else None
+    return paths, spend
 
 
 def make_model(

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from spendlab.data.metrics import policy, ratio_array
 from spendlab.errors import ConfigError
 
 BASELINE = "(baseline)"
@@ -85,28 +86,29 @@ def channel_spend(source: object, *, granularity: str = "channel") -> pd.DataFra
     """Spend per channel (or campaign) from ``ad_performance``, in the warehouse.
 
     ``ad_performance`` has no channel column: campaigns map to channels through the
-    ``touchpoints`` table (distinct campaign -> channel pairs). A campaign reported at several
-    levels (campaign, keyword, ad rows) is counted once: the largest per-level total.
-    Returns columns ``channel`` and ``spend``.
+    ``touchpoints`` table (distinct campaign -> channel pairs, by campaign name). Spend reported
+    at several levels (campaign, keyword, ad rows) counts once per day
+    (:func:`spendlab.data.spend.count_once` at campaign level). ``source`` is a warehouse or an
+    ``(ad_performance, touchpoints)`` pair of tables. Returns columns ``channel`` and ``spend``.
     """
     import ibis
+
+    from spendlab.data.spend import count_once
 
     if isinstance(source, tuple):
         ap, tp = source
     else:
         ap, tp = source.table("ad_performance"), source.table("touchpoints")  # type: ignore[attr-defined]
-    per_level = ap.group_by(["campaign_name", "level"]).aggregate(spend=ap.spend.sum())
-    per_campaign = per_level.group_by("campaign_name").aggregate(spend=per_level.spend.max())
+    rows = count_once(ap, "campaign")
+    per_campaign = rows.group_by("campaign_name").aggregate(spend=rows.spend.sum())
+    pairs = tp.select("channel", "campaign").distinct()
+    j = per_campaign.join(pairs, per_campaign.campaign_name == pairs.campaign)
     if granularity == "campaign":
-        pairs = tp.select("channel", "campaign").distinct()
-        j = per_campaign.join(pairs, per_campaign.campaign_name == pairs.campaign)
         out = j.select(
             channel=ibis.ifelse(j.campaign == "", j.channel, j.channel.concat(": ", j.campaign)),
             spend=j.spend,
         )
     else:
-        pairs = tp.select("channel", "campaign").distinct()
-        j = per_campaign.join(pairs, per_campaign.campaign_name == pairs.campaign)
         out = j.group_by("channel").aggregate(spend=j.spend.sum())
     return out.to_pandas()
 
@@ -114,24 +116,20 @@ def channel_spend(source: object, *, granularity: str = "channel") -> pd.DataFra
 def money(credits: pd.DataFrame, spend: pd.DataFrame | Mapping[str, float]) -> pd.DataFrame:
     """Add ``spend``, ``cpa`` (spend / conversions) and ``roas`` (value / spend) to credits, with
     ``cpa_lo``/``cpa_hi``/``roas_lo``/``roas_hi`` when the credits carry intervals (spend is
-    treated as known). Zero denominators follow core.metrics: CPA with spend and no conversions
-    is +inf; ROAS with no spend is NaN (undefined)."""
+    treated as known). Zero denominators follow the glossary's policy
+    (:func:`spendlab.data.metrics.ratio_array`): CPA with spend and no conversions is +inf;
+    ROAS with no spend is NaN (undefined)."""
     if isinstance(spend, pd.DataFrame):
         spend = dict(zip(spend["channel"], spend["spend"], strict=True))
     out = credits.copy()
     s = out["channel"].map(lambda c: float(spend.get(c, 0.0))).to_numpy()
     out["spend"] = s
-
-    def ratio(num: np.ndarray, den: np.ndarray, zero: float) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = num / den
-        return np.where(den > 0, r, np.where(num > 0, zero, np.nan))
-
-    out["cpa"] = ratio(s, out["conversions"].to_numpy(), np.inf)
-    out["roas"] = ratio(out["value"].to_numpy(), s, np.nan)
+    cpa, roas = policy("cpa"), policy("roas")
+    out["cpa"] = ratio_array(s, out["conversions"].to_numpy(), cpa)
+    out["roas"] = ratio_array(out["value"].to_numpy(), s, roas)
     if "conversions_lo" in out:
-        out["cpa_lo"] = ratio(s, out["conversions_hi"].to_numpy(), np.inf)
-        out["cpa_hi"] = ratio(s, out["conversions_lo"].to_numpy(), np.inf)
-        out["roas_lo"] = ratio(out["value_lo"].to_numpy(), s, np.nan)
-        out["roas_hi"] = ratio(out["value_hi"].to_numpy(), s, np.nan)
+        out["cpa_lo"] = ratio_array(s, out["conversions_hi"].to_numpy(), cpa)
+        out["cpa_hi"] = ratio_array(s, out["conversions_lo"].to_numpy(), cpa)
+        out["roas_lo"] = ratio_array(out["value_lo"].to_numpy(), s, roas)
+        out["roas_hi"] = ratio_array(out["value_hi"].to_numpy(), s, roas)
     return out

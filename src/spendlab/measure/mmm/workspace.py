@@ -9,8 +9,8 @@
   ``channel_by`` (``platform`` by default; any text column of the table, e.g. ``account_name``,
   ``business_unit``, ``objective``), optionally renamed or merged with ``channel_map``. Spend
   reported at several levels (a campaign report and a keyword report of the same campaign) is
-  counted once, as in the explorer: a row is left out on days a coarser row of its hierarchy
-  exists.
+  counted once by :func:`spendlab.data.spend.count_once`: a row is left out on days a coarser
+  row of its hierarchy exists.
 - **Target** from ``outcomes``: the KPI ``kpi`` (``revenue``, else ``conversions`` when not
   given); ``national`` rows when there are any, else the sum over geos.
 - **Controls** from ``controls``, one column per name (``national`` rows, else the mean over
@@ -31,8 +31,8 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from spendlab.data.explorer import scoped_rows
 from spendlab.data.schema import AD_PERFORMANCE
+from spendlab.data.spend import counted_rows
 from spendlab.errors import ConfigError, DataError
 
 Frequency = Literal["auto", "daily", "weekly"]
@@ -171,8 +171,8 @@ def build_input(
     def within(t: Any) -> Any:
         return t.filter(_day(t.date).between(lo, hi))
 
-    # each day's spend counted once across report levels: the explorer's rule (one home)
-    media = scoped_rows(wh, "account", lo, hi, {})
+    # each day's spend counted once across report levels (the one rule, data/spend.py)
+    media = counted_rows(wh, "account", lo, hi)
     chan = ibis.coalesce(media[channel_by].nullif(""), ibis.literal("(none)"))
     spend = (
         media.group_by(day=_day(media.date), channel=chan)

@@ -11,15 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, StringConstraints
 
 from spendlab.app.api.deps import StateDep, Viewer
-from spendlab.measure.attribution import (
-    MODELS,
-    JourneyConfig,
-    build_journeys,
-    build_paths,
-    compare_models,
-    run_attribution,
-)
-from spendlab.measure.attribution.calibration import channel_spend
+from spendlab.measure.attribution import MODELS, compare_models, paths_and_spend, run_attribution
 
 router = APIRouter(prefix="/workspaces/{workspace}/attribution", tags=["attribution"])
 
@@ -63,41 +55,6 @@ class AttributionIn(BaseModel):
     calibration: CalibrationIn | None = None
 
 
-def paths_and_spend(
-    state,
-    workspace: str,
-    lookback_days: float,
-    granularity: str,
-    drop: list[str],
-    *,
-    with_times: bool = False,
-    with_spend: bool = True,
-):
-    """The workspace's path counts and its spend per channel (or campaign; ``None`` without
-    ``with_spend``), read under one warehouse connection."""
-    config = JourneyConfig(
-        lookback_days=lookback_days, granularity=granularity, drop_channels=tuple(drop)
-    )
-    with state.workspaces.warehouse(workspace) as wh:
-        paths = build_journeys(wh, config) if with_times else build_paths(wh, config)
-        spend = channel_spend(wh, granularity=granularity) if with_spend else None
-    return paths, spend
-
-
-def paths_of(
-    state,
-    workspace: str,
-    lookback_days: float,
-    granularity: str,
-    drop: list[str],
-    *,
-    with_times: bool = False,
-):
-    return paths_and_spend(
-        state, workspace, lookback_days, granularity, drop, with_times=with_times, with_spend=False
-    )[0]
-
-
 def _check_channels(calibration: CalibrationIn, channels: tuple[str, ...]) -> None:
     """Unknown channel names are a 422 naming the field, like any invalid body value."""
     errors = [
@@ -131,8 +88,7 @@ def attribute(workspace: str, body: AttributionIn, _: Viewer, state: StateDep) -
     days = body.half_life_days if body.model == "time_decay" else None
     cal = body.calibration or CalibrationIn()
     paths, spend = paths_and_spend(
-        state,
-        workspace,
+        state.workspaces.handle(workspace),
         body.lookback_days,
         body.granularity,
         body.drop_channels,
@@ -162,6 +118,7 @@ def compare(
     order: Annotated[int, Query(ge=1, le=4)] = 1,
     lookback_days: Annotated[float, Query(gt=0, le=365)] = 30.0,
 ) -> dict[str, Any]:
-    paths = paths_of(state, workspace, lookback_days, "channel", [])
+    ws = state.workspaces.handle(workspace)
+    paths, _ = paths_and_spend(ws, lookback_days, with_spend=False)
     frame = compare_models(paths, order=order)
     return {"items": frame.astype(object).where(frame.notna(), None).to_dict(orient="records")}

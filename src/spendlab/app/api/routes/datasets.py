@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import re
-import secrets
-import shutil
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from pydantic import BaseModel
@@ -17,13 +12,11 @@ from spendlab.app.api.deps import Analyst, StateDep, Viewer
 from spendlab.app.api.paging import Page, PageParams, page_params, paginate
 from spendlab.app.api.routes.workspaces import TableOut
 from spendlab.app.api.state import AppState
-from spendlab.data.ingest import ingest_file
-from spendlab.data.sources import describe_sources, get_source
-from spendlab.errors import ConfigError
+from spendlab.data.ingest import OnError
+from spendlab.data.service import ingest_upload
+from spendlab.data.sources import describe_sources
 
 router = APIRouter(tags=["datasets"])
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-CHUNK = 1024 * 1024
 
 
 class SourceOut(BaseModel):
@@ -45,28 +38,6 @@ class LoadOut(BaseModel):
     rejected: int
 
 
-def safe_name(filename: str | None) -> str:
-    """The upload's base name, reduced to safe characters (no paths, no hidden files)."""
-    base = Path((filename or "upload").replace("\\", "/")).name
-    clean = _SAFE.sub("_", base).lstrip(".")[:120]
-    return clean or "upload"
-
-
-def _options(raw: str | None) -> dict[str, Any]:
-    if not raw:
-        return {}
-    try:
-        opts = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise ConfigError(
-            f"options is not valid JSON ({e.msg} at character {e.pos}); send an object like "
-            '{"table": "outcomes"}'
-        ) from None
-    if not isinstance(opts, dict):
-        raise ConfigError('options must be a JSON object like {"table": "outcomes"}')
-    return opts
-
-
 def upload(
     state: AppState,
     workspace: str,
@@ -74,44 +45,21 @@ def upload(
     source: str,
     options: str | None,
     dry_run: bool,
-    on_error: str,
+    on_error: OnError,
 ) -> dict[str, Any]:
-    return ingest_upload(
-        state, workspace, file.file, file.filename, source, options, dry_run, on_error
+    """Ingest an uploaded file (:func:`spendlab.data.service.ingest_upload`); the report names
+    the workspace as the server registered it."""
+    row = state.workspaces.get(workspace)
+    report = ingest_upload(
+        state.workspaces.handle(row.id),
+        file.filename,
+        file.file,
+        source,
+        options,
+        dry_run=dry_run,
+        on_error=on_error,
     )
-
-
-def ingest_upload(
-    state: AppState,
-    workspace: str | int,
-    stream: BinaryIO,
-    filename: str | None,
-    source: str,
-    options: str | None,
-    dry_run: bool = False,
-    on_error: str = "abort",
-) -> dict[str, Any]:
-    """Save the upload under the workspace's ``uploads/`` folder (kept as lineage) and ingest it
-    in one transaction; the report lists row-level issues."""
-    get_source(source)  # unknown source: clear error before anything is written to disk
-    opts = _options(options)
-    ws = state.workspaces.get(workspace)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    folder = Path(ws.path) / "uploads" / f"{stamp}-{secrets.token_hex(4)}"
-    folder.mkdir(parents=True)
-    target = folder / safe_name(filename)
-    with target.open("wb") as out:
-        while chunk := stream.read(CHUNK):
-            out.write(chunk)
-    try:
-        with state.workspaces.warehouse(ws.id) as wh:
-            report = ingest_file(wh, target, source, opts, on_error=on_error, dry_run=dry_run)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    if dry_run:
-        shutil.rmtree(folder, ignore_errors=True)
-    return {**report.to_dict(), "workspace": ws.name, "file": safe_name(filename)}
+    return {**report, "workspace": row.name}
 
 
 @router.get("/sources", response_model=list[SourceOut], summary="File formats the readers know")

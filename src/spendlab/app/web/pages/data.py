@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 from typing import Any
 
 from dash import Input, Output, State, dcc, html, no_update
 
-from spendlab.app.api.routes.datasets import ingest_upload
 from spendlab.app.store import Role
 from spendlab.app.web.pages import PageContext
 from spendlab.app.web.session import current_user
+from spendlab.data.service import ingest_upload
 from spendlab.data.sources import get_source, source_names
 from spendlab.errors import SpendLabError
 
@@ -176,11 +175,11 @@ def register(app, state) -> None:
         try:
             payload = base64.b64decode(contents.split(",", 1)[1], validate=True)
         except (IndexError, binascii.Error):
-            return html.Div("The browser sent an unreadable file; try again.", className="error")
+            bad = html.Div("The browser sent an unreadable file; try again.", className="error")
+            return bad, no_update
         try:
-            result = ingest_upload(
-                state, ws_id, io.BytesIO(payload), filename, source, options, bool(dry)
-            )
+            ws = state.workspaces.handle(ws_id)
+            result = ingest_upload(ws, filename, payload, source, options, dry_run=bool(dry))
         except SpendLabError as e:
             return report_view(None, e), no_update
         return report_view(result, None), _tables(state, ws_id)

@@ -8,11 +8,10 @@ from typing import Any
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
-from spendlab.app.api.routes.attribution import paths_and_spend
 from spendlab.app.web.pages import PageContext, measure_mmm
 from spendlab.app.web.session import current_user
 from spendlab.errors import SpendLabError
-from spendlab.measure.attribution import MODELS, compare_models, run_attribution
+from spendlab.measure.attribution import MODELS, compare_models, paths_and_spend, run_attribution
 from spendlab.measure.attribution.plots import model_comparison, sankey_top_journeys
 
 
@@ -141,7 +140,8 @@ def register(app, state) -> None:
     def _run(_n, model, lookback, ws_id):
         current_user(state)
         try:
-            paths, spend = paths_and_spend(state, ws_id, float(lookback or 30), "channel", [])
+            ws = state.workspaces.handle(ws_id)
+            paths, spend = paths_and_spend(ws, float(lookback or 30))
             result = run_attribution(paths, model, bootstrap=100, seed=0, spend=spend)
             comparison = compare_models(paths)
         except SpendLabError as e:
