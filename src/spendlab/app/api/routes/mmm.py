@@ -53,18 +53,14 @@ class FitIn(BaseModel):
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
 
-def start_fit(state: AppState, workspace: str, body: FitIn, user: str) -> dict[str, Any]:
+@router.post("/fits", status_code=202, summary="Start a model fit (background job)")
+def fit(workspace: str, body: FitIn, p: Analyst, state: StateDep) -> dict[str, Any]:
     """Build the input now (bad input fails the request), fit in a background job."""
     row = state.workspaces.get(workspace)
     ws = state.workspaces.handle(row.id)
     plan = service.prepare_fit(ws, **body.model_dump())
-    submit = partial(state.jobs.submit, "mmm_fit", workspace_id=row.id, user=user)
-    return queue_fit(ws, plan, user=user, submit=submit)
-
-
-@router.post("/fits", status_code=202, summary="Start a model fit (background job)")
-def fit(workspace: str, body: FitIn, p: Analyst, state: StateDep) -> dict[str, Any]:
-    return start_fit(state, workspace, body, p.username)
+    submit = partial(state.jobs.submit, "mmm_fit", workspace_id=row.id, user=p.username)
+    return queue_fit(ws, plan, user=p.username, submit=submit)
 
 
 @router.get("/runs", summary="Model runs, newest first")
