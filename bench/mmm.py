@@ -163,7 +163,7 @@ def batch(n: int, days: int) -> dict:
 def geo_rows(chains: int, draws: int) -> list[dict]:
     from test_geo import CHANNELS, geo_panel
 
-    from spendlab.measure.mmm import MMM, MMMConfig
+    from spendlab.measure.mmm import MMMConfig, make_mmm
 
     df, truth = geo_panel()
     rows = []
@@ -171,7 +171,7 @@ def geo_rows(chains: int, draws: int) -> list[dict]:
         cfg = MMMConfig(date="date", target="revenue", channels=CHANNELS, geo="geo", fast=fast,
                         chains=chains, draws=draws, warmup=draws, progress_bar=False)  # fmt: skip
         t0 = time.perf_counter()
-        m = MMM(cfg).fit(df)
+        m = make_mmm(cfg).fit(df)
         s = m.summary().set_index("channel")
         secs = time.perf_counter() - t0
         est = {c: (s.loc[c, "iroas_mean"], s.loc[c, "iroas_lo"], s.loc[c, "iroas_hi"])
@@ -194,7 +194,7 @@ def geo_rows(chains: int, draws: int) -> list[dict]:
                         controls=("competitor_activity_score_control", "sentiment_score_control"),
                         draws=draws, progress_bar=False)  # fmt: skip
         t0 = time.perf_counter()
-        MMM(cfg).fit(df).summary()
+        make_mmm(cfg).fit(df).summary()
         rows.append({"data": f"Meridian geo_media ({df.geo.nunique()} geos x 156 w x 4 ch)",
                      "tool": "SpendLab geo fast", "seconds": time.perf_counter() - t0})  # fmt: skip
         print(rows[-1], flush=True)

@@ -1,20 +1,27 @@
-"""MMM over REST: fit jobs, runs and their outputs, predict_roi; on one shared small fit."""
+"""MMM over REST: fit jobs, runs and their outputs, predict_roi; on one shared small fit (made
+with the CLI). A fit through the CLI and through REST store the same records."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from spendlab.measure.mmm import service
 from spendlab.measure.mmm import store as runs
+from spendlab.workspace import Workspace
 
 from .conftest import login
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "measure" / "mmm"))
-from shared_run import CONTROLS, copy_workspace, fitted_workspace
+from shared_run import CONTROLS, FIT_ARGS, copy_workspace, fitted_workspace
 
 BASE = "/api/v1/workspaces/mmm/mmm"
 
@@ -26,16 +33,32 @@ def shared(tmp_path_factory):
 
 @pytest.fixture
 def mmm(app_factory, shared, tmp_path):
-    """A server with the fitted workspace registered as ``mmm`` and its run indexed."""
+    """A server with its own server store and the CLI-fitted workspace registered as ``mmm``
+    (copied with its store: the CLI's run is there, no store flag anywhere)."""
     src, payload = shared
-    ws = copy_workspace(src, tmp_path / "mmm-ws")
+    ws = copy_workspace(src, tmp_path / "mmm-ws", with_store=True)
     app = app_factory()
     state = app.state.spendlab
     state.workspaces.register("mmm", ws)
-    run = runs.register_run(state.store.engine, ws, ws / "mmm" / "runs" / payload["run_id"],
-                            payload, source="workspace")  # fmt: skip
+    run = service.get_run(state.workspaces.handle("mmm"), payload["run_id"])
     with TestClient(app) as c:
         yield c, run, payload, state
+
+
+def test_a_cli_fit_is_served_by_a_server_with_another_store(mmm):
+    """The CLI wrote the run to the workspace's store; a server whose own store is elsewhere
+    lists it and serves it (rows are keyed by the workspace's id, so the moved copy keeps them)."""
+    c, run, payload, state = mmm
+    ws = state.workspaces.handle("mmm")
+    assert state.store.url != ws.store.url and ws.store.url.endswith("mmm-ws/app.db")
+    h = login(c, "vic")
+    listed = c.get(f"{BASE}/runs", headers=h).json()
+    assert [r["id"] for r in listed["items"]] == [payload["run_id"]]
+    assert listed["items"][0]["source"] == "workspace" and listed["items"][0]["workspace"] == ws.id
+    got = c.get(f"{BASE}/runs/{payload['run_id']}", headers=h).json()
+    assert got["summary"]["channels"] == payload["channels"]
+    with state.store.engine.connect() as con:  # the server's store holds no MMM run
+        assert con.execute(sa.select(sa.func.count()).select_from(runs.runs)).scalar() == 0
 
 
 def test_runs_and_their_outputs(mmm):
@@ -133,6 +156,7 @@ def test_fit_job_runs_in_the_background_and_is_indexed(mmm):
     assert job["status"] == "succeeded", job
     assert job["kind"] == "mmm_fit" and job["progress"] == 1.0
     assert job["result"]["run_id"] == started["run_id"]
+    assert job["result"]["curve_set"]["name"] == f"MMM run {started['run_id']}"
     new = c.get(f"{BASE}/runs/{started['run_id']}", headers=h).json()
     assert new["status"] == "succeeded" and new["created_by"] == "ana"
     assert new["data_hash"] == run["data_hash"]  # the same input frame as the CLI built
@@ -150,13 +174,76 @@ def test_a_fit_cut_off_by_a_restart_is_reported_failed(mmm):
     from spendlab.app.store import Job
 
     c, run, _, state = mmm
-    engine = state.store.engine
-    rid = runs.start_run(engine, run["workspace"], run["config"], source="workspace")
+    ws = state.workspaces.handle("mmm")
+    rid = runs.start_run(ws, run["config"], source="workspace")
     with state.store.session() as s:
         s.add(Job(id="j-cut", kind="mmm_fit", status="running", params={"run_id": rid}))
-    runs.set_job(engine, rid, "j-cut")
+    runs.set_job(ws, rid, "j-cut")
     JobRunner(state.store).shutdown()  # a new server process: interrupted jobs fail
     h = login(c, "vic")
     got = c.get(f"{BASE}/runs", headers=h).json()["items"]
     cut = next(r for r in got if r["id"] == rid)
     assert cut["status"] == "failed" and "server stopped" in cut["error"]
+
+
+#: what differs between two records of the same fit: who, when, how it was started, where
+_BOOKKEEPING = {"id", "created_at", "finished_at", "created_by", "source", "job_id", "path"}
+
+
+def _runs(ws: Workspace) -> list[dict]:
+    with ws.store.engine.connect() as con:
+        rows = con.execute(sa.select(runs.runs).order_by(runs.runs.c.created_at)).mappings()
+        return [dict(r) for r in rows]
+
+
+@pytest.mark.slow  # two small fast-mode fits (~10-15 s of CPU each, less with a warm JIT cache)
+def test_the_same_fit_through_the_cli_and_rest_stores_identical_records(
+    app_factory, shared, tmp_path
+):
+    """``spendlab mmm fit --workspace W`` and ``POST .../mmm/fits`` with the same options call
+    the same use case: the two ``mmm_runs`` rows agree on everything but bookkeeping (config,
+    data hash, status, code version, summary to the last digit), and so do the two curve
+    sets they published."""
+    from spendlab.cli.main import app as cli
+    from spendlab.plan.curvesets import load_curve_set
+
+    src, _ = shared
+    folder = copy_workspace(src, tmp_path / "same-ws")  # no store: no run yet
+    res = CliRunner().invoke(cli, ["mmm", "fit", "--workspace", str(folder), *FIT_ARGS, "--json"])
+    assert res.exit_code == 0, res.output
+    by_cli = json.loads(res.stdout)
+    server = app_factory()
+    state = server.state.spendlab
+    state.workspaces.register("same", folder)
+    body = {"fast": True, "draws": 100, "yearly_order": 0, "controls": list(CONTROLS)}
+    with TestClient(server) as c:
+        r = c.post("/api/v1/workspaces/same/mmm/fits", json=body, headers=login(c, "ana"))
+        assert r.status_code == 202, r.text
+        job = state.jobs.wait(r.json()["job_id"], timeout=600)
+    assert job["status"] == "succeeded", job
+    by_rest = job["result"]
+    ws = state.workspaces.handle("same")
+    cli_row, rest_row = _runs(ws)
+    assert (cli_row["id"], rest_row["id"]) == (by_cli["run_id"], by_rest["run_id"])
+    assert (cli_row["source"], cli_row["job_id"]) == ("workspace", None)
+    assert (rest_row["created_by"], rest_row["job_id"]) == ("ana", r.json()["job_id"])
+    for key in set(cli_row) - _BOOKKEEPING - {"summary"}:
+        assert cli_row[key] == rest_row[key], key
+    assert cli_row["status"] == "succeeded" and cli_row["data_hash"]
+    assert json.loads(cli_row["config"])["fast"] is True
+    cli_sum, rest_sum = json.loads(cli_row["summary"]), json.loads(rest_row["summary"])
+    assert cli_sum.pop("fit_seconds") > 0 and rest_sum.pop("fit_seconds") > 0
+    assert cli_sum == rest_sum  # per channel iROAS / mROAS, health, input: identical
+    assert set(cli_sum["channels"]) == {"google_ads", "meta", "microsoft"}
+    # the curve sets: the REST one (newer) is active; both hold the same curves and members
+    sets = {
+        name: load_curve_set(ws.store.engine, ws.id, got["curve_set"]["id"])
+        for name, got in (("cli", by_cli), ("rest", by_rest))
+    }
+    assert load_curve_set(ws.store.engine, ws.id).id == sets["rest"].id
+    assert sets["cli"].name == f"MMM run {by_cli['run_id']}"
+    for attr in ("period", "source"):
+        assert getattr(sets["cli"], attr) == getattr(sets["rest"], attr)
+    pd.testing.assert_frame_equal(sets["cli"].frame, sets["rest"].frame)
+    assert sets["cli"].meta["members"] == sets["rest"].meta["members"]
+    assert sets["cli"].meta["draws"] == sets["rest"].meta["draws"] == 100

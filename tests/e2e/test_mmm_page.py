@@ -17,7 +17,8 @@ from spendlab.app.api import create_app
 from spendlab.app.auth import create_user
 from spendlab.app.store import open_store
 from spendlab.config import Settings
-from spendlab.measure.mmm import store as runs
+from spendlab.measure.mmm import service
+from spendlab.workspace import Workspace
 
 from .conftest import PASSWORD, _free_port, sign_in
 
@@ -48,9 +49,9 @@ def _serve(root: Path, ws_name: str, ws: Path):
 def mmm_site(tmp_path_factory):
     src, payload = fitted_workspace(tmp_path_factory)
     root = tmp_path_factory.mktemp("mmm-site")
-    ws = copy_workspace(src, root / "ws")
-    server, thread, store, url = _serve(root, "mmm", ws)
-    run = runs.register_run(store.engine, ws, ws / "mmm" / "runs" / payload["run_id"], payload)
+    ws = copy_workspace(src, root / "ws", with_store=True)  # the CLI's run is in its store
+    server, thread, _, url = _serve(root, "mmm", ws)
+    run = service.get_run(Workspace.open(ws), payload["run_id"])
     yield {"url": url, "run": run, "payload": payload}
     server.should_exit = True
     thread.join(timeout=10)

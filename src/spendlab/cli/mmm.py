@@ -14,59 +14,31 @@ from spendlab.errors import ConfigError, DataError
 mmm_app = typer.Typer(help="Marketing-mix model: fit, list runs, report.", no_args_is_help=True)
 
 
-StoreOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        help="SQLAlchemy URL of the run index (default: $SPENDLAB_STORE_URL, else "
-        "sqlite:///WORKSPACE/app.db).",
-    ),
-]
+def _workspace(path: Path | None, *, required: bool = True) -> Any:
+    """The workspace of ``--workspace`` (else $SPENDLAB_WORKSPACE); None when neither is given
+    and ``required`` is False."""
+    from spendlab.config import get_settings
+    from spendlab.workspace import Workspace
+
+    if path is None and get_settings().workspace is None and not required:
+        return None
+    return Workspace.open(path)
 
 
-def _load_data(data: Path | None, workspace: Path | None, table: str | None, ws_opts: dict):
-    """(frame, target, channels, controls, source): the CSV, a workspace table as is, or the
-    frame built from the workspace's canonical tables (``measure.mmm.workspace``)."""
+def _fit_csv(data: Path, cfg: Any, out_dir: Path | None) -> dict[str, Any]:
+    """A CSV file fitted as is (no workspace, nothing indexed); saved with --out."""
     import pandas as pd
 
-    if workspace is not None:
-        from spendlab.data.warehouse import Warehouse
+    from spendlab.core.jsonsafe import jsonable
+    from spendlab.measure.mmm import make_mmm
 
-        with Warehouse.open(workspace, read_only=True) as wh:
-            if table:
-                return wh.table(table).to_pandas(), None, f"table:{table}"
-            from spendlab.measure.mmm.workspace import build_input
-
-            inp = build_input(wh, **ws_opts)
-            return inp.frame, inp, "workspace"
-    if data is None:
-        raise ConfigError("give DATA.csv or --workspace PATH (with --table NAME for a ready table)")
     if not data.exists():
         raise DataError(f"{data} does not exist")
-    return pd.read_csv(data), None, f"csv:{data.name}"
-
-
-def _engine(url: str | None, ws: Path):
-    from spendlab.app.store import open_store
-    from spendlab.config import get_settings
-
-    return open_store(url or get_settings().workspace_store_url(ws)).engine
-
-
-def _publish_curves(store_url, workspace: Path, run_id: str, model, frequency, channel_by):
-    """The run's response curves become the workspace's active curve set (plan optimize /
-    scenarios / the Plan page use it)."""
-    from spendlab.data.warehouse import Warehouse
-    from spendlab.measure.mmm.workspace import channel_members
-    from spendlab.plan.curvesets import save_mmm_curves
-    from spendlab.plan.store import workspace_key
-
-    with Warehouse.open(workspace, read_only=True) as wh:
-        members = channel_members(wh, channel_by)
-    cs = save_mmm_curves(
-        _engine(store_url, workspace), workspace_key(workspace), run_id, model, frequency, members
-    )
-    return {"id": cs.id, "name": cs.name, "period": cs.period}
+    model = make_mmm(cfg).fit(pd.read_csv(data))
+    payload = model.to_json()
+    if out_dir is not None:
+        payload["run"] = str(model.save(out_dir).resolve())
+    return jsonable(payload)
 
 
 @mmm_app.command("fit")
@@ -112,50 +84,47 @@ def fit(
     frequency: Annotated[
         str, typer.Option("--frequency", help="Workspace: auto, daily or weekly.")
     ] = "auto",
-    store_url: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit the Bayesian MMM; print per channel iROAS / mROAS with 90% intervals.
 
     With --workspace and no --table the data come from the workspace's ad_performance,
-    outcomes and controls; a workspace fit is saved in WORKSPACE/mmm/runs/ and indexed in the
+    outcomes and controls, and its response curves become the workspace's active curve set for
+    planning; a workspace fit is saved in WORKSPACE/mmm/runs/ and indexed in the workspace's
     store (see `spendlab mmm runs`)."""
 
     def body() -> dict[str, Any]:
-        from spendlab.measure.mmm import MMM, MMMConfig
-        from spendlab.measure.mmm import store as runs
-
-        ws_opts = {"kpi": target, "channel_by": channel_by, "frequency": frequency,
-                   "channels": channel or None, "controls": control}  # fmt: skip
-        if geo is not None and workspace is not None:
-            raise ConfigError("--geo works on a CSV file (DATA.csv); drop --workspace")
-        df, inp, source = _load_data(data, workspace, table, ws_opts)
         opts = {"chains": chains, "draws": draws, "warmup": warmup, "fast": fast,
                 "holdout": holdout, "seed": seed, "yearly_order": yearly_order,
-                "baseline": baseline, "progress_bar": True}  # fmt: skip
-        if inp is not None:
-            cfg = inp.config(**opts)
-        else:
+                "baseline": baseline}  # fmt: skip
+        if workspace is None and data is not None:
+            from spendlab.measure.mmm import MMMConfig
+
             cfg = MMMConfig(date=date, target=target or "revenue", channels=tuple(channel or ()),
                             controls=tuple(control or ()), events=tuple(event or ()), geo=geo,
                             population=population, **opts)  # fmt: skip
+            with status("Fitting the MMM", quiet=as_json):
+                return _fit_csv(data, cfg, out_dir)
+        ws = _workspace(workspace, required=False)
+        if ws is None:
+            raise ConfigError(
+                "give DATA.csv or --workspace PATH (with --table NAME for a ready table)"
+            )
+        if geo is not None:
+            raise ConfigError("--geo works on a CSV file (DATA.csv); drop --workspace")
+        from spendlab.measure.mmm import service
+        from spendlab.plan.mmm_fit import fit_plan
+
+        if table:
+            columns = {"target": target or "revenue", "date": date, "channels": channel or ()}
+            columns |= {"controls": control or (), "events": event or ()}
+            plan = service.prepare_table_fit(ws, table, **columns, **opts)
+        else:
+            inputs = {"kpi": target, "channel_by": channel_by, "frequency": frequency}
+            inputs |= {"channels": channel or None, "controls": control}
+            plan = service.prepare_fit(ws, **inputs, **opts)
         with status("Fitting the MMM", quiet=as_json):
-            model = MMM(cfg).fit(df)
-        payload = model.to_json()
-        if inp is not None:
-            payload["input"] = inp.describe()
-        if workspace is not None:
-            run = runs.record_run(_engine(store_url, workspace), workspace, model,
-                                  run_dir=out_dir, summary=payload, source=source)  # fmt: skip
-            payload["run_id"] = run["id"]
-            payload["run"] = str(runs.run_path(run))
-            if inp is not None:  # canonical tables: publish the curves for planning
-                payload["curve_set"] = _publish_curves(
-                    store_url, workspace, run["id"], model, inp.frequency, channel_by
-                )
-        elif out_dir is not None:
-            payload["run"] = str(model.save(out_dir).resolve())
-        return runs.jsonable(payload)
+            return fit_plan(ws, plan, run_dir=out_dir, progress_bar=True)
 
     payload = run(body, as_json=as_json)
     if as_json:
@@ -173,23 +142,22 @@ def fit(
         out.print(f"  {h['status']:6s} {h['check']}: {h['advice']}")
     for note in payload.get("input", {}).get("notes", []):
         out.print(f"  note: {note}")
+    if payload.get("curve_set_error"):
+        out.print(f"  warning: the curves were not published for planning: "
+                  f"{payload['curve_set_error']}")  # fmt: skip
     if "run" in payload:
         rid = f" (run {payload['run_id']})" if "run_id" in payload else ""
         out.print(f"Saved run to {payload['run']}{rid}")
 
 
 @mmm_app.command("runs")
-def list_runs(
-    workspace: WorkspaceOpt = None, store_url: StoreOpt = None, as_json: JsonOpt = False
-) -> None:
+def list_runs(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """List a workspace's model runs, newest first."""
 
     def body() -> list[dict[str, Any]]:
-        from spendlab.cli.data import workspace_path
-        from spendlab.measure.mmm import store as runs
+        from spendlab.measure.mmm import service
 
-        ws = workspace_path(workspace)
-        return runs.list_runs(_engine(store_url, ws), ws)
+        return service.list_runs(_workspace(workspace))
 
     rows = run(body, as_json=as_json)
     if as_json:
@@ -205,22 +173,17 @@ def report(
     run_ref: Annotated[str, typer.Argument(help="Run folder (`mmm fit --out`) or run id.")],
     out_file: Annotated[Path, typer.Option("--out", help="FILE.png or FILE.pdf")],
     workspace: WorkspaceOpt = None,
-    store_url: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the one-page report of a saved run (no refitting)."""
 
     def body() -> dict[str, Any]:
-        from spendlab.measure.mmm import MMM
-        from spendlab.measure.mmm import store as runs
+        from spendlab.measure.mmm import load_mmm, service
         from spendlab.report.mmm import write_report
 
         folder = Path(run_ref)
-        if not folder.is_dir() and workspace is not None:
-            rec = runs.get_run(_engine(store_url, workspace), run_ref, workspace)
-            model = runs.load_model(rec)
-        else:
-            model = MMM.load(folder)
+        ws = None if folder.is_dir() else _workspace(workspace, required=False)
+        model = service.load_model(ws, run_ref) if ws is not None else load_mmm(folder)
         return {"report": str(write_report(model, out_file).resolve())}
 
     payload = run(body, as_json=as_json)

@@ -2,9 +2,10 @@
 
 ``fitted_workspace(tmp_path_factory)`` simulates a 70-day workspace (ad_performance, outcomes,
 controls), then runs ``spendlab mmm fit --workspace WS --fast --json`` once: the run lands in
-WS/mmm/runs/<id>/ and in WS/app.db. Under pytest-xdist the first worker fits while the others
-wait on a file lock, so the session pays for one fit (tens of seconds of JIT), not one per
-worker. Tests that write copy the folder (:func:`copy_workspace`)."""
+WS/mmm/runs/<id>/ and in the workspace's store (WS/app.db), its curves in a curve set there.
+Under pytest-xdist the first worker fits while the others wait on a file lock, so the session
+pays for one fit (tens of seconds of JIT), not one per worker. Tests that write copy the folder
+(:func:`copy_workspace`)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,9 @@ def fitted_workspace(tmp_path_factory) -> tuple[Path, dict]:
         return root / "ws", _build(root)
 
 
-def copy_workspace(src: Path, dest: Path) -> Path:
-    """A private copy (warehouse, run files) without the CLI's store."""
-    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("app.db*"))
+def copy_workspace(src: Path, dest: Path, *, with_store: bool = False) -> Path:
+    """A private copy (warehouse, run files), without the workspace's store (the CLI's run and
+    curve set) unless ``with_store``: then the copy is the workspace moved, with its rows."""
+    ignore = None if with_store else shutil.ignore_patterns("app.db*")
+    shutil.copytree(src, dest, ignore=ignore)
     return dest

@@ -3,6 +3,9 @@ computed two independent ways."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -79,6 +82,28 @@ def test_save_and_load_without_refitting(fast_fit, tmp_path):
     payload = back.to_json()
     assert set(payload["channels"]["search"]) >= {"iroas", "mroas", "contribution_share"}
     assert set(payload["diagnostics"]) >= {"rhat_max", "ess_bulk_min", "divergences"}
+
+
+def test_the_factory_picks_the_estimator_and_each_class_refuses_the_other_kind(fast_fit, tmp_path):
+    """``make_mmm``/``load_mmm`` pick MMM or GeoMMM from the config; ``MMM(geo config)`` and
+    ``GeoMMM(national config)`` are config errors that point to the factory."""
+    from spendlab.measure.mmm import GeoMMM, MMMConfig, load_mmm, make_mmm
+
+    m, _, _ = fast_fit
+    national = m.config
+    geo = MMMConfig(date="date", target="sales", channels=("search",), geo="region")
+    assert type(make_mmm(national)) is MMM and type(make_mmm(geo)) is GeoMMM
+    with pytest.raises(ConfigError, match=r"geo-level model.*make_mmm\(config\)"):
+        MMM(geo)
+    with pytest.raises(ConfigError, match=r"needs MMMConfig\(geo=COLUMN\).*make_mmm"):
+        GeoMMM(national)
+    m.save(tmp_path / "run")
+    back = load_mmm(tmp_path / "run")
+    assert type(back) is MMM and back.prep_.data_hash == m.prep_.data_hash
+    # the stored config is what was fitted; the display option progress_bar is not in it
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert "progress_bar" not in stored and stored["channels"] == ["search", "social"]
+    assert MMMConfig.from_dict(stored) == dataclasses.replace(national, progress_bar=True)
 
 
 def test_plotly_figures_build(fast_fit):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from spendlab.errors import ConfigError, DataError
-from spendlab.measure.mmm import MMM, MMMConfig
+from spendlab.measure.mmm import MMM, MMMConfig, load_mmm, make_mmm
 from spendlab.measure.mmm.geo_estimator import GeoMMM
 
 CHANNELS = ("search", "social", "tv")
@@ -74,7 +74,7 @@ def panel():
 @pytest.fixture(scope="module")
 def fits(panel):
     df, _ = panel
-    return MMM(_cfg()).fit(df), MMM(_cfg(pooling=False)).fit(df)
+    return make_mmm(_cfg()).fit(df), make_mmm(_cfg(pooling=False)).fit(df)
 
 
 def test_national_iroas_recovered_within_15pct(fits, panel):
@@ -157,22 +157,22 @@ def test_bad_geo_input_errors(panel):
     df, _ = panel
     short = df[~((df.geo == "G03") & (df.date > df.date.min() + pd.Timedelta(weeks=10)))]
     with pytest.raises(DataError, match="geo 'G03' has 11 rows"):
-        MMM(_cfg()).fit(short)
+        make_mmm(_cfg()).fit(short)
     missing = df.copy()
     missing.loc[5, "geo"] = None
     with pytest.raises(DataError, match=r"'geo' has 1 missing value\(s\), first at row 6"):
-        MMM(_cfg()).fit(missing)
+        make_mmm(_cfg()).fit(missing)
     one = df[df.geo == "G00"]
     with pytest.raises(DataError, match="at least 2"):
-        MMM(_cfg()).fit(one)
+        make_mmm(_cfg()).fit(one)
     neg = df.copy()
     neg.loc[neg.index[neg.geo == "G01"][4], "tv"] = -1.0
     with pytest.raises(DataError, match="negative spend -1.0 in geo 'G01'"):
-        MMM(_cfg()).fit(neg)
+        make_mmm(_cfg()).fit(neg)
     shifted = df.copy()
     shifted.loc[shifted.geo == "G02", "date"] += pd.Timedelta(days=7)
     with pytest.raises(DataError, match="geo 'G02' has different dates"):
-        MMM(_cfg()).fit(shifted)
+        make_mmm(_cfg()).fit(shifted)
 
 
 MERIDIAN = Path("/work/shared/data/meridian/geo_media.csv")
@@ -190,7 +190,7 @@ def test_meridian_geo_media_smoke_fast():
         population="population",
         controls=("competitor_activity_score_control", "sentiment_score_control"),
     )
-    m = MMM(cfg).fit(df)
+    m = make_mmm(cfg).fit(df)
     s = m.summary()
     assert np.isfinite(s["iroas_mean"]).all() and (s["iroas_mean"] > 0).all()
     assert len(m.geo_summary()) == df["geo"].nunique() * 4
@@ -201,7 +201,7 @@ def test_meridian_geo_media_smoke_fast():
 def _nuts_small():
     df, truth = geo_panel(geos=8, weeks=104, seed=1)
     cfg = _cfg(fast=False, chains=2, warmup=200, draws=200)
-    return MMM(cfg).fit(df), truth
+    return make_mmm(cfg).fit(df), truth
 
 
 @pytest.mark.slow
@@ -258,20 +258,24 @@ def test_geo_run_saved_and_reloaded_without_refitting(fits, tmp_path):
         model.save(folder)
         assert {p.name for p in folder.iterdir()} >= {"config.json", "run.json", "data.csv",
                                                       "posterior.npz"}  # fmt: skip
-        back = MMM.load(folder)
+        back = load_mmm(folder)
         assert isinstance(back, GeoMMM) and back.geos == model.geos
+        assert type(GeoMMM.load(folder)) is GeoMMM
         assert back.prep_.data_hash == model.prep_.data_hash
         assert _same_json(back.to_json(), model.to_json())
         pd.testing.assert_frame_equal(back.geo_summary(), model.geo_summary())
     # the empirical-Bayes pooling scale of the fast fit comes back with the draws
-    assert back.spec_.tau_fixed is False and MMM.load(tmp_path / "pooled").spec_.tau_fixed
+    assert back.spec_.tau_fixed is False and load_mmm(tmp_path / "pooled").spec_.tau_fixed
+    # the class named is the class built: the national estimator refuses a geo run
+    with pytest.raises(ConfigError, match=r"geo-level model.*load_mmm\(run_dir\)"):
+        MMM.load(tmp_path / "pooled")
     # an edited data file is refused (the data hash no longer matches)
     data = tmp_path / "pooled" / "data.csv"
     edited = pd.read_csv(data)
     edited.loc[3, "revenue"] += 1.0
     edited.to_csv(data, index=False)
     with pytest.raises(ConfigError, match="does not match the run's data hash"):
-        MMM.load(tmp_path / "pooled")
+        load_mmm(tmp_path / "pooled")
 
 
 def test_geo_counterfactual_per_geo_and_national(fits):
@@ -307,7 +311,7 @@ HOLD = 8
 def small():
     """8 geos x 104 weeks, the last HOLD weeks held out."""
     df, _ = geo_panel(geos=8, weeks=104, seed=3)
-    return df, MMM(_cfg(holdout=HOLD)).fit(df)
+    return df, make_mmm(_cfg(holdout=HOLD)).fit(df)
 
 
 def test_geo_predict_continues_the_series(small):
@@ -319,7 +323,7 @@ def test_geo_predict_continues_the_series(small):
     k = HOLD
     df, held = small
     cut = np.sort(df.date.unique())[-k]
-    past = MMM(_cfg()).fit(df[df.date < cut])
+    past = make_mmm(_cfg()).fit(df[df.date < cut])
     future = df[df.date >= cut].drop(columns="revenue")
     pred = past.predict(future)
     assert list(pred["geo"].unique()) == [*past.geos, NATIONAL] and len(pred) == 9 * k
@@ -380,7 +384,7 @@ def test_geo_lift_tests_national_and_per_geo(small):
     tv, so = 1.4 * tv0, 0.6 * so0
     lifts = (LiftTest("tv", day(40), day(51, 6), tv, 0.02 * tv),
              LiftTest("social", day(60), day(71, 6), so, 0.03 * so, geo="G02"))  # fmt: skip
-    cal = MMM(_cfg(holdout=HOLD, lift_tests=lifts)).fit(df)
+    cal = make_mmm(_cfg(holdout=HOLD, lift_tests=lifts)).fit(df)
     tv1, so1 = window(cal, "tv", NATIONAL, 40, 51), window(cal, "social", "G02", 60, 71)
     assert abs(tv1 - tv) < 0.2 * abs(tv0 - tv), (tv0, tv1, tv)
     assert abs(so1 - so) < 0.3 * abs(so0 - so), (so0, so1, so)
@@ -388,7 +392,7 @@ def test_geo_lift_tests_national_and_per_geo(small):
     others = [window(m, "social", "G03", 60, 71) for m in (base, cal)]
     assert abs(others[1] / others[0] - 1) < abs(so1 / so0 - 1)
     with pytest.raises(ConfigError, match="names geo 'X9', which is not in the data"):
-        MMM(_cfg(lift_tests=(LiftTest("tv", day(40), day(51), 1.0, 0.1, geo="X9"),))).fit(df)
+        make_mmm(_cfg(lift_tests=(LiftTest("tv", day(40), day(51), 1.0, 0.1, geo="X9"),))).fit(df)
     with pytest.raises(ConfigError, match="names a geo but the model is national"):
         MMMConfig(date="date", target="revenue", channels=CHANNELS,
                   lift_tests=(LiftTest("tv", day(40), day(51), 1.0, 0.1, geo="G01"),))  # fmt: skip

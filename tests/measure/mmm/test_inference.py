@@ -142,3 +142,26 @@ def test_stuck_chain_is_found_and_moved_to_the_best_chain():
     np.testing.assert_array_equal(np.asarray(new2.z).reshape(chains, dim), new.z)
     same, none = restart_stuck_chains(state, pe[:, :3], ndev=1)
     assert none == [] and same is state
+
+
+def test_the_compilation_cache_folder_comes_from_the_settings(tmp_path):
+    """``compilation_cache()`` uses ``spendlab.workspace.jax_cache_dir()``: SPENDLAB_JAX_CACHE,
+    else <SPENDLAB_HOME>/cache/jax; ``off`` disables it (a fresh process each: it is set once)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from spendlab.measure.mmm.inference import compilation_cache; print(compilation_cache())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SPENDLAB_JAX_CACHE"}
+
+    def folder(**extra: str) -> str:
+        run = [sys.executable, "-c", code]
+        res = subprocess.run(run, env={**env, **extra}, capture_output=True, text=True, check=True)
+        return res.stdout.strip()
+
+    assert folder(SPENDLAB_HOME=str(tmp_path / "home")) == str(tmp_path / "home" / "cache" / "jax")
+    assert (tmp_path / "home" / "cache" / "jax").is_dir()
+    assert folder(SPENDLAB_JAX_CACHE=str(tmp_path / "jit")) == str(tmp_path / "jit")
+    assert folder(SPENDLAB_JAX_CACHE="off") == "None"

@@ -1,4 +1,5 @@
-"""Runs in the store and the workspace input frame: one shared small fit (see shared_run.py)."""
+"""Runs in the workspace's store, the workspace input frame and the MMM service: one shared small
+fit (see shared_run.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spendlab.app.store import open_store
 from spendlab.data.ingest import ingest_frames
 from spendlab.errors import ConfigError, DataError, NotFittedError, NotFoundError
+from spendlab.measure.mmm import service
 from spendlab.measure.mmm import store as runs
 from spendlab.measure.mmm.workspace import build_input
+from spendlab.workspace import Workspace
 
 sys.path.insert(0, str(Path(__file__).parent))
 from shared_run import CONTROLS, copy_workspace, fitted_workspace
@@ -26,19 +28,18 @@ def shared(tmp_path_factory):
 
 
 def test_cli_fit_is_indexed_and_reloads_without_refitting(shared):
-    ws, payload = shared
-    store = open_store(f"sqlite:///{ws / 'app.db'}")
-    try:
-        listed = runs.list_runs(store.engine, ws)
-        assert [r["id"] for r in listed] == [payload["run_id"]]
-        run = runs.get_run(store.engine, payload["run_id"], ws)
-    finally:
-        store.close()
+    ws_path, payload = shared
+    ws = Workspace.open(ws_path)
+    assert ws.store_url == f"sqlite:///{ws.path / 'app.db'}"  # the workspace's own store
+    listed = service.list_runs(ws)
+    assert [r["id"] for r in listed] == [payload["run_id"]]
+    run = service.get_run(ws, payload["run_id"])
     assert run["status"] == "succeeded" and run["source"] == "workspace"
+    assert run["workspace"] == ws.id  # keyed by the stable id, not the folder
     assert run["path"] == f"mmm/runs/{run['id']}"  # relative: the workspace can move
     assert run["config"]["controls"] == list(CONTROLS) and run["config"]["fast"] is True
     assert run["summary"]["channels"].keys() == payload["channels"].keys()
-    model = runs.load_model(run)
+    model = service.load_model(ws, run["id"])
     assert model.prep_.data_hash == run["data_hash"]
     s = model.summary().set_index("channel")
     for ch, r in run["summary"]["channels"].items():  # the same numbers, no refit
@@ -59,9 +60,7 @@ def test_workspace_frame_matches_the_warehouse(shared):
         price = con.execute("select avg(value) from controls where name = 'price'").fetchone()[0]
     finally:
         con.close()  # fmt: skip
-    from spendlab.data.warehouse import Warehouse
-
-    with Warehouse.open(ws, read_only=True) as wh:
+    with Workspace.open(ws).warehouse(read_only=True) as wh:
         daily = build_input(wh, controls=list(CONTROLS))
         weekly = build_input(wh, frequency="weekly", controls=["price"])
     assert daily.frequency == "daily" and daily.target == "revenue"
@@ -129,48 +128,88 @@ def test_levels_are_counted_once_and_errors_say_what_to_do(workspace):
 
 def test_run_index_lifecycle(shared, tmp_path):
     ws_src, payload = shared
-    ws = copy_workspace(ws_src, tmp_path / "ws")
-    store = open_store(f"sqlite:///{tmp_path / 'other.db'}")
-    eng = store.engine
-    try:
-        assert runs.latest_run(eng, ws) is None
-        rid = runs.start_run(eng, ws, {"target": "revenue", "channels": ["meta"]}, user="ana")
-        assert runs.get_run(eng, rid)["status"] == "running"
-        with pytest.raises(NotFittedError, match="running"):
-            runs.load_model(runs.get_run(eng, rid))
-        runs.fail_run(eng, rid, "DataError: no spend")
-        failed = runs.get_run(eng, rid, ws)
-        assert failed["status"] == "failed" and failed["error"] == "DataError: no spend"
-        # a folder saved earlier is indexed without refitting (summary given: no recompute)
-        folder = ws / "mmm" / "runs" / payload["run_id"]
-        run = runs.register_run(eng, ws, folder, payload)
-        assert run["status"] == "succeeded" and run["data_hash"]
-        assert runs.latest_run(eng, ws)["id"] == run["id"]
-        assert [r["status"] for r in runs.list_runs(eng, ws)] == ["succeeded", "failed"]
-        with pytest.raises(NotFoundError, match="no model run"):
-            runs.get_run(eng, run["id"], tmp_path / "elsewhere")
-        with pytest.raises(ConfigError, match="not an MMM run folder"):
-            runs.register_run(eng, ws, tmp_path)
-    finally:
-        store.close()
+    ws = Workspace.open(copy_workspace(ws_src, tmp_path / "ws"))  # a copy without its store
+    assert runs.latest_run(ws) is None and service.list_runs(ws) == []
+    rid = runs.start_run(ws, {"target": "revenue", "channels": ["meta"]}, user="ana")
+    assert service.get_run(ws, rid)["status"] == "running"
+    with pytest.raises(NotFittedError, match="running"):
+        service.load_model(ws, rid)
+    runs.fail_run(ws, rid, "DataError: no spend")
+    failed = service.get_run(ws, rid)
+    assert failed["status"] == "failed" and failed["error"] == "DataError: no spend"
+    # a folder saved earlier is indexed without refitting (summary given: no recompute)
+    folder = ws.run_folder(payload["run_id"])
+    run = runs.register_run(ws, folder, payload)
+    assert run["status"] == "succeeded" and run["data_hash"]
+    assert service.latest_run(ws)["id"] == run["id"]
+    assert [r["status"] for r in service.list_runs(ws)] == ["succeeded", "failed"]
+    assert [r["id"] for r in service.list_runs(ws, "failed")] == [rid]
+    with pytest.raises(ConfigError, match="status 'done' is unknown"):
+        service.list_runs(ws, "done")
+    other = Workspace.init(tmp_path / "elsewhere")  # another workspace sees none of them
+    with pytest.raises(NotFoundError, match="no model run"):
+        service.get_run(other, run["id"])
+    with pytest.raises(ConfigError, match="not an MMM run folder"):
+        runs.register_run(ws, tmp_path)
+
+
+def test_reconcile_fails_the_runs_whose_job_died(shared, tmp_path):
+    """A server that stopped mid-fit leaves runs ``running``: the ones whose job failed or is
+    gone become failed with the reason; a live job's run and a CLI run (no job) stay."""
+    ws_src, _ = shared
+    ws = Workspace.open(copy_workspace(ws_src, tmp_path / "ws"))
+    cfg = {"target": "revenue", "channels": ["meta"]}
+    ids = {name: runs.start_run(ws, cfg) for name in ("dead", "gone", "live", "cli")}
+    for name in ("dead", "gone", "live"):
+        runs.set_job(ws, ids[name], f"job-{name}")
+    jobs = {"job-dead": {"status": "failed", "error": "the server stopped"},
+            "job-live": {"status": "running", "error": None}}  # fmt: skip
+
+    def lookup(job_id: str):
+        if job_id not in jobs:
+            raise NotFoundError(f"no job {job_id!r}")
+        return jobs[job_id]
+
+    assert sorted(service.reconcile(ws, lookup)) == sorted([ids["dead"], ids["gone"]])
+    got = {r["id"]: r for r in service.list_runs(ws, jobs=lookup)}
+    assert got[ids["dead"]]["status"] == "failed" and got[ids["dead"]]["error"] == (
+        "the server stopped"
+    )
+    assert got[ids["gone"]]["status"] == "failed" and "gone" in got[ids["gone"]]["error"]
+    assert got[ids["live"]]["status"] == got[ids["cli"]]["status"] == "running"
+
+
+def test_bad_input_fails_before_a_run_is_recorded(shared, tmp_path):
+    ws_src, _ = shared
+    ws = Workspace.open(copy_workspace(ws_src, tmp_path / "ws"))
+    with pytest.raises(ConfigError, match="channel.*'tv'.*not found"):
+        service.prepare_fit(ws, channels=["tv"])
+    with pytest.raises(ConfigError, match=r"unknown fit option\(s\) \['target'\]"):
+        service.prepare_fit(ws, target="profit")
+    with pytest.raises(ConfigError, match="unknown fit option"):
+        service.prepare_fit(ws, chainz=2)
+    assert service.list_runs(ws) == []
+    plan = service.prepare_fit(ws, controls=["price"], fast=True, channel_map={"meta": "social"})
+    assert plan.config.fast and plan.config.controls == ("price",)
+    assert "social" in plan.config.channels and "social" in plan.members
+    assert plan.request["channel_map"] == {"meta": "social"} and plan.request["fast"] is True
+    # the warehouse was released: a writer can open it right away
+    with ws.warehouse(read_only=False):
+        pass
 
 
 def test_a_workspace_fit_becomes_the_active_curve_set(shared):
     """Planning consumes fitted curves through one interface: the CLI fit published its
     response curves (posterior draws) as the workspace's active curve set, with each channel's
     campaigns so current spend comes from the warehouse."""
-    from spendlab.data.warehouse import Warehouse
     from spendlab.plan.curvesets import current_spend, load_curve_set
-    from spendlab.plan.store import workspace_key
 
-    ws, payload = shared
+    ws_path, payload = shared
+    ws = Workspace.open(ws_path)
     assert payload["curve_set"]["name"] == f"MMM run {payload['run_id']}"
-    store = open_store(f"sqlite:///{ws / 'app.db'}")
-    try:
-        cs = load_curve_set(store.engine, workspace_key(ws))
-        model = runs.load_model(runs.get_run(store.engine, payload["run_id"], ws))
-    finally:
-        store.close()
+    cs = load_curve_set(ws.store.engine, ws.id)
+    assert cs.id == payload["curve_set"]["id"] and "curve_set_error" not in payload
+    model = service.load_model(ws, payload["run_id"])
     assert cs.source == "mmm" and cs.period == "day" and set(cs.ids) == set(payload["channels"])
     params = model.response_curve_params()
     crv = cs.curves()
@@ -179,6 +218,6 @@ def test_a_workspace_fit_becomes_the_active_curve_set(shared):
         p = params[params["channel"] == ch].iloc[0]
         want = p["beta"] * 50.0 ** p["s"] / (50.0 ** p["s"] + p["half"] ** p["s"])
         assert got[0, j] == pytest.approx(want, rel=1e-6)  # float32 posterior draws
-    with Warehouse.open(ws, read_only=True) as wh:
+    with ws.warehouse(read_only=True) as wh:
         cur = current_spend(wh, cs).set_index("id")
     assert (cur["source"] == "warehouse").all() and (cur["current"] > 0).all()

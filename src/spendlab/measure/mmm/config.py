@@ -117,7 +117,11 @@ class MMMConfig:
                 )
 
     def to_dict(self) -> dict[str, Any]:
+        """What is fitted and how, as JSON-ready values (stored with every run). The display
+        option ``progress_bar`` is left out: the same fit from the CLI (bar on) and from a
+        server job (bar off) stores the same config."""
         d = dataclasses.asdict(self)
+        del d["progress_bar"]
         d["iroas_prior"] = {k: list(v) for k, v in self.iroas_prior.items()}
         return d
 

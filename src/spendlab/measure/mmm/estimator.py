@@ -1,4 +1,4 @@
-"""``MMM``: the marketing-mix model estimator (scikit-learn style).
+"""``MMM``: the national marketing-mix model estimator (scikit-learn style).
 
     mmm = MMM(MMMConfig(date="date", target="revenue", channels=("search", "social"))).fit(df)
     mmm.summary()            # per channel iROAS / mROAS with 90% intervals, shares, cpik
@@ -6,6 +6,11 @@
 
 Point estimates are posterior means; intervals are equal-tailed credible intervals of width
 ``config.interval`` (90% by default).
+
+The geo-level model is its subclass ``GeoMMM`` (``geo_estimator``); ``MMM(config)`` with
+``config.geo`` set is a :class:`~spendlab.errors.ConfigError`. ``make_mmm(config)`` and
+``load_mmm(run_dir)`` (``spendlab.measure.mmm.factory``) pick the class from the config. This
+module never imports the geo one, so there is no import cycle between them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from spendlab.measure.mmm.data import Prepared, fourier_terms, prepare
 from spendlab.measure.mmm.diagnostics import convergence, fit_metrics, health_card
 from spendlab.measure.mmm.inference import run_fast, run_nuts
 from spendlab.measure.mmm.model import Spec, components, media_params, model_arrays, spec_of
+from spendlab.measure.mmm.run_files import read_run, save_run
 
 MROAS_STEP = 0.01  # mROAS: extra outcome from +1% spend in every period, per extra unit of spend
 
@@ -37,21 +43,22 @@ def _all_components(spec: Spec, samples: dict, a: dict) -> dict:
 class MMM:
     """Bayesian marketing-mix model. ``fit(df)`` takes one row per period (daily or weekly)."""
 
-    def __new__(cls, config: MMMConfig | None = None, *args: Any, **kwargs: Any) -> MMM:
-        """``MMM(config)`` with ``config.geo`` set is the hierarchical geo model (``GeoMMM``)."""
-        if cls is MMM and getattr(config, "geo", None):
-            from spendlab.measure.mmm.geo_estimator import GeoMMM
-
-            return super().__new__(GeoMMM)
-        return super().__new__(cls)
+    #: True for the geo-level estimator (``GeoMMM``): it takes configs with ``geo`` set
+    geo_level: bool = False
 
     def __init__(self, config: MMMConfig) -> None:
+        if bool(config.geo) != self.geo_level:
+            raise ConfigError(_wrong_class(type(self).__name__, config))
         self.config = config
 
     # ---------------------------------------------------------------- fitting
+    def _prepare(self, df: pd.DataFrame, *, warn: bool = True) -> Any:
+        """Validate ``df`` against the config and build the model's scaled arrays."""
+        return prepare(df, self.config, warn=warn)
+
     def fit(self, df: pd.DataFrame) -> MMM:
         cfg = self.config
-        prep = prepare(df, cfg)
+        prep = self._prepare(df)
         spec, arrays = spec_of(cfg, prep), model_arrays(cfg, prep)
         res = run_fast(spec, arrays, cfg) if cfg.fast else run_nuts(spec, arrays, cfg)
         self._set(df, prep, res.samples, res.method, res.divergences, res.seconds, res.info)
@@ -319,13 +326,37 @@ class MMM:
 
     # ---------------------------------------------------------------- persistence
     def save(self, run_dir) -> Any:
-        from spendlab.measure.mmm.store import save_run
-
         self._check()
         return save_run(self, run_dir)
 
     @classmethod
     def load(cls, run_dir) -> MMM:
-        from spendlab.measure.mmm.store import load_run
+        """The fitted model saved in ``run_dir`` (no refit). A national run loads with
+        ``MMM.load``, a geo run with ``GeoMMM.load``; ``load_mmm(run_dir)`` loads either."""
+        saved = read_run(run_dir)
+        model = cls(saved.config)
+        prep = model._prepare(saved.frame, warn=False)
+        if prep.data_hash != saved.meta["data_hash"]:
+            raise ConfigError(
+                f"{saved.folder}/data.csv does not match the run's data hash; it was edited"
+            )
+        meta = saved.meta
+        divergences = meta["diagnostics"]["divergences"]
+        info = meta.get("inference_info")
+        model._set(
+            saved.frame, prep, saved.samples, meta["method"], divergences, meta["fit_seconds"], info
+        )
+        return model
 
-        return load_run(cls, run_dir)
+
+def _wrong_class(name: str, config: MMMConfig) -> str:
+    if config.geo:
+        return (
+            f"MMMConfig(geo={config.geo!r}) is a geo-level model, which {name} does not fit; "
+            "build the estimator with spendlab.measure.mmm.make_mmm(config) (it picks GeoMMM), "
+            "and load a saved run with spendlab.measure.mmm.load_mmm(run_dir)"
+        )
+    return (
+        f"{name} is the geo-level model and needs MMMConfig(geo=COLUMN); for a national model "
+        "build the estimator with spendlab.measure.mmm.make_mmm(config) (it picks MMM)"
+    )

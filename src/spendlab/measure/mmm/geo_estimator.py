@@ -1,4 +1,4 @@
-"""``GeoMMM``: the geo-level hierarchical MMM (``MMM(MMMConfig(..., geo="geo"))`` returns one).
+"""``GeoMMM``: the geo-level hierarchical MMM (``make_mmm(MMMConfig(..., geo="geo"))`` builds one).
 
 National outputs sum over geos: a channel's national contribution is the sum of its geo
 contributions, so its national iROAS is ``sum_g contribution_gc / sum_g spend_gc``. The per-geo
@@ -65,9 +65,14 @@ def run_geo_fast(spec: GeoSpec, arrays: dict, cfg: MMMConfig) -> tuple[GeoSpec, 
 class GeoMMM(MMM):
     """Hierarchical geo MMM; long input with one row per (date, geo)."""
 
+    geo_level = True
+
+    def _prepare(self, df: pd.DataFrame, *, warn: bool = True) -> GeoPrepared:
+        return prepare_geo(df, self.config)
+
     def fit(self, df: pd.DataFrame) -> GeoMMM:
         cfg = self.config
-        prep = prepare_geo(df, cfg)
+        prep = self._prepare(df)
         spec, arrays = geo_spec_of(cfg, prep), geo_arrays(cfg, prep)
         if cfg.fast:
             _, _, res = run_geo_fast(spec, arrays, cfg)

@@ -27,6 +27,7 @@ from spendlab.measure.mmm import geo_model
 from spendlab.measure.mmm import model as national
 from spendlab.measure.mmm.config import MMMConfig
 from spendlab.measure.mmm.model import Spec
+from spendlab.workspace import jax_cache_dir
 
 
 def _m(spec):
@@ -63,15 +64,16 @@ _CACHE_DONE: list[str] = []
 
 def compilation_cache(path: str | os.PathLike | None = None) -> str | None:
     """Turn on JAX's persistent compilation cache (once per process) in ``path``, else
-    ``$SPENDLAB_JAX_CACHE``, else ``~/.spendlab/cache/jax``; ``SPENDLAB_JAX_CACHE=off`` disables
-    it. Returns the folder used, or None when off or not writable (fitting works either way)."""
+    :func:`spendlab.workspace.jax_cache_dir` (``SPENDLAB_JAX_CACHE``, else
+    ``<SPENDLAB_HOME>/cache/jax``; ``SPENDLAB_JAX_CACHE=off`` disables it). Returns the folder
+    used, or None when off or not writable (fitting works either way)."""
     if _CACHE_DONE:
         return _CACHE_DONE[0] or None
-    env = os.environ.get("SPENDLAB_JAX_CACHE", "")
-    if env.lower() in ("off", "0", "none", "false"):
+    chosen = Path(path) if path is not None else jax_cache_dir()
+    if chosen is None:
         _CACHE_DONE.append("")
         return None
-    folder = Path(path or env or Path.home() / ".spendlab" / "cache" / "jax").expanduser()
+    folder = chosen.expanduser()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".probe"

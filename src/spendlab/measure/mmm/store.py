@@ -1,9 +1,8 @@
-"""Model runs: the files of one fit, and the index of runs in the app store.
+"""The index of model runs in the workspace's store.
 
-Files (``save_run``/``load_run``): ``config.json``, ``run.json`` (data hash, code version,
-method, diagnostics, fit seconds), ``data.csv`` (the rows fitted) and ``posterior.npz`` (samples
-shaped (chains, draws, ...)). ``MMM.load(run_dir)`` rebuilds the fitted model without refitting.
-A workspace keeps its runs in ``WORKSPACE/mmm/runs/<id>/``.
+The files of a run (``WORKSPACE/mmm/runs/<id>/``) are written and read by
+:mod:`spendlab.measure.mmm.run_files`; ``load_mmm(run_dir)`` rebuilds the fitted model from
+them without refitting. The use cases (fit, list, read) are in :mod:`spendlab.measure.mmm.service`.
 
 Index (``mmm_runs``, on this module's own ``MetaData``; the migrations in :mod:`spendlab.store`
 create it): one row per run with its workspace's stable id, when, status (running / succeeded /
@@ -22,8 +21,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 
 from spendlab import __version__
@@ -33,7 +30,6 @@ from spendlab.errors import ConfigError, NotFittedError, NotFoundError
 if TYPE_CHECKING:
     from spendlab.workspace import Workspace
 
-RUN_VERSION = 1
 STATUSES = ("running", "succeeded", "failed")
 
 metadata = sa.MetaData()
@@ -56,57 +52,6 @@ runs = sa.Table(
     sa.Column("created_by", sa.String(64), nullable=False, default=""),
     sa.Column("job_id", sa.String(32)),  # the background job fitting it (server fits)
 )
-
-
-# ------------------------------------------------------------------------------------ files
-def save_run(model: Any, run_dir: str | Path) -> Path:
-    run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2))
-    meta = {
-        "version": RUN_VERSION,
-        "code_version": __version__,
-        "data_hash": model.prep_.data_hash,
-        "method": model.method_,
-        "fit_seconds": model.fit_seconds_,
-        "diagnostics": model.diagnostics_,
-        "inference_info": getattr(model, "inference_info_", {}),
-        "rows": len(model.data_),
-    }
-    (run / "run.json").write_text(json.dumps(meta, indent=2, default=str))
-    cfg = model.config
-    cols = [cfg.date, cfg.target, *cfg.channels, *cfg.controls, *cfg.events]
-    cols += [c for c in (cfg.geo, cfg.population) if c is not None]  # geo runs
-    model.data_[cols].to_csv(run / "data.csv", index=False)
-    np.savez_compressed(run / "posterior.npz", **model.samples_)
-    return run
-
-
-def load_run(cls: type, run_dir: str | Path) -> Any:
-    from spendlab.measure.mmm.config import MMMConfig
-    from spendlab.measure.mmm.data import prepare
-
-    run = Path(run_dir)
-    if not (run / "run.json").exists():
-        raise ConfigError(f"{run} is not an MMM run folder (no run.json); pass the --out of a fit")
-    cfg = MMMConfig.from_dict(json.loads((run / "config.json").read_text()))
-    meta = json.loads((run / "run.json").read_text())
-    df = pd.read_csv(run / "data.csv", parse_dates=[cfg.date], float_precision="round_trip",
-                     dtype={cfg.geo: str} if cfg.geo else None)  # fmt: skip
-    if cfg.geo:
-        from spendlab.measure.mmm.geo_data import prepare_geo
-
-        prep = prepare_geo(df, cfg)
-    else:
-        prep = prepare(df, cfg, warn=False)
-    if prep.data_hash != meta["data_hash"]:
-        raise ConfigError(f"{run}/data.csv does not match the run's data hash; it was edited")
-    with np.load(run / "posterior.npz") as npz:
-        samples = {k: npz[k] for k in npz.files}
-    model = cls(cfg)
-    model._set(df, prep, samples, meta["method"], meta["diagnostics"]["divergences"],
-               meta["fit_seconds"], meta.get("inference_info"))  # fmt: skip
-    return model
 
 
 # ------------------------------------------------------------------------------------ index
@@ -184,9 +129,9 @@ def finish_run(
     meta = json.loads((folder / "run.json").read_text())
     cfg = json.loads((folder / "config.json").read_text())
     if summary is None:
-        from spendlab.measure.mmm.estimator import MMM
+        from spendlab.measure.mmm.factory import load_mmm
 
-        summary = MMM.load(folder).to_json()
+        summary = load_mmm(folder).to_json()
     with ws.store.engine.begin() as c:
         c.execute(runs.update().where(runs.c.id == run_id).values(
             status="succeeded", finished_at=_now(), data_hash=meta["data_hash"],
@@ -302,9 +247,9 @@ def load_model(ws: Workspace, run: dict[str, Any]) -> Any:
 
 @lru_cache(maxsize=8)
 def _load_cached(folder: str, data_hash: str) -> Any:
-    from spendlab.measure.mmm.estimator import MMM
+    from spendlab.measure.mmm.factory import load_mmm
 
-    model = MMM.load(folder)
+    model = load_mmm(folder)
     if model.prep_.data_hash != data_hash:
         raise ConfigError(f"{folder} holds another run than the index says (data hash differs)")
     return model

@@ -4,26 +4,25 @@ response curves and adstock of that run, read from its saved posterior (never re
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from dash import Input, Output, State, dcc, html, no_update
 
-from spendlab.app.api.routes.mmm import FitIn, reconcile, start_fit
 from spendlab.app.store import Role
 from spendlab.app.web.pages import PageContext
 from spendlab.app.web.session import current_user
 from spendlab.errors import SpendLabError
-from spendlab.measure.mmm import plots
-from spendlab.measure.mmm import store as runs
+from spendlab.measure.mmm import plots, service
+from spendlab.plan.mmm_fit import queue_fit
 
 STATUS_CLASS = {"PASS": "good", "REVIEW": "flat", "FAIL": "bad"}
 
 
 def _options(state, ws_id) -> list[dict[str, Any]]:
-    ws = state.workspaces.get(ws_id)
-    reconcile(state, ws.path)
+    ws = state.workspaces.handle(ws_id)
     out = []
-    for r in runs.list_runs(state.store.engine, ws.path):
+    for r in service.list_runs(ws, jobs=state.jobs.get):
         label = (f"{r['created_at'][:16].replace('T', ' ')} - {r['method']} - {r['target']} ~ "
                  f"{', '.join(r['channels'])} ({r['status']})")  # fmt: skip
         out.append({"label": label, "value": r["id"], "disabled": r["status"] != "succeeded"})
@@ -138,10 +137,19 @@ def _iroas_table(summary: dict[str, Any]) -> html.Table:
     return html.Table([head, *rows], className="report", id="mmm-iroas")
 
 
+def _start_fit(state, ws_id, fast: bool, user: str) -> dict[str, Any]:
+    """The fit of the workspace's canonical tables with the default options, as a job."""
+    row = state.workspaces.get(ws_id)
+    ws = state.workspaces.handle(row.id)
+    plan = service.prepare_fit(ws, fast=fast)
+    submit = partial(state.jobs.submit, "mmm_fit", workspace_id=row.id, user=user)
+    return queue_fit(ws, plan, user=user, submit=submit)
+
+
 def _result(state, ws_id, run_id) -> html.Div:
-    ws = state.workspaces.get(ws_id)
-    run = runs.get_run(state.store.engine, run_id, ws.path)
-    model = runs.load_model(run)
+    ws = state.workspaces.handle(ws_id)
+    run = service.get_run(ws, run_id)
+    model = service.load_model(ws, run_id)
     summary = run["summary"]
     d = summary["diagnostics"]
     inp = summary.get("input") or {}
@@ -194,7 +202,7 @@ def register(app, state) -> None:
         user = current_user(state)
         user.require(Role.ANALYST)
         try:
-            started = start_fit(state, ws_id, FitIn(fast="fast" in (fast or [])), user.username)
+            started = _start_fit(state, ws_id, "fast" in (fast or []), user.username)
         except SpendLabError as e:
             return None, True, html.Div(str(e), className="error", id="mmm-fit-error")
         return started, False, "queued"
