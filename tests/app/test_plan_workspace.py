@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,13 @@ PLAN = "/api/v1/workspaces/demo/plan"
 
 
 def _campaigns(path: Path) -> list[str]:
+    """Campaigns with spend in the workspace's last 28 days."""
     with Workspace.open(path).warehouse(read_only=True) as wh:
         t = wh.table("ad_performance")
-        return sorted(t.filter(t.campaign_id != "").campaign_id.to_pandas().unique().tolist())
+        last = t.date.max().to_pandas()
+        t = t.filter((t.campaign_id != "") & (t.date > last - timedelta(days=28)))
+        spend = t.group_by("campaign_id").aggregate(spend=t.spend.sum()).to_pandas()
+    return sorted(spend[spend["spend"] > 0]["campaign_id"])
 
 
 def _spendlab(*args: str) -> dict:
@@ -47,22 +52,34 @@ def _spendlab(*args: str) -> dict:
     return json.loads(p.stdout)
 
 
-@pytest.fixture
-def cli_planned(demo_ws: Path, tmp_path: Path):
+@pytest.fixture(scope="module")
+def cli_template(demo_template: Path, tmp_path_factory):
     """The demo workspace with a curve set over two of its campaigns (current spend from the
-    warehouse) and a saved scenario, both made by `spendlab` processes."""
-    a, b = _campaigns(demo_ws)[:2]
+    warehouse) and a saved scenario, both made by `spendlab` processes (built once; each test
+    gets a copy)."""
+    root = tmp_path_factory.mktemp("cli-planned")
+    path = root / "ws"
+    shutil.copytree(demo_template, path)
+    a, b = _campaigns(path)[:2]
     curves = [
         {"id": a, "curve": {"type": "hill", "params": {"beta": 900, "half": 150, "s": 0.9}}},
         {"id": b, "curve": {"type": "logistic", "params": {"beta": 700, "lam": 0.006}}},
     ]
-    f = tmp_path / "curves.json"
+    f = root / "curves.json"
     f.write_text(json.dumps(curves))
-    w = ("--workspace", str(demo_ws))
+    w = ("--workspace", str(path))
     cs = _spendlab("plan", "curves", "import", str(f), "--name", "from the cli", *w)
     sc = _spendlab("plan", "scenario", "create", "cli shift", "--op", f"shift 20% from {a} to {b}",
                    *w)  # fmt: skip
-    return demo_ws, cs, sc, (a, b)
+    return path, cs, sc, (a, b)
+
+
+@pytest.fixture
+def cli_planned(cli_template, tmp_path: Path):
+    path, cs, sc, ids = cli_template
+    copy = tmp_path / "demo-ws"
+    shutil.copytree(path, copy)
+    return copy, cs, sc, ids
 
 
 def _server(tmp_path: Path, ws_path: Path, name: str = "demo"):

@@ -186,7 +186,7 @@ def allocate_and_log(
     """
     from spendlab.automate.store import RuleStore, log_actions, select_actions
 
-    with ws.warehouse(read_only=True) as wh:
+    with ws.warehouse() as wh:  # read-write like a server's blocks (see plan/service.py)
         res = allocate_workspace(
             wh, as_of, budget=budget, config=config, seed=seed, kpi=kpi, group_by=group_by
         )

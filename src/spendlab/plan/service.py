@@ -17,6 +17,12 @@ scheduler parse their input, call one function here and format what it returns.
 Curve sets and scenarios live in the workspace's store (``ws.store``), keyed by its stable id
 (``ws.id``), so a server with another store of its own sees them, and moving the folder keeps
 them. The daily allocator is :func:`spendlab.plan.daily.allocate_and_log`.
+
+The warehouse is opened for one read and closed, in its default (read-write) mode although
+planning only reads it: inside one process DuckDB refuses a read-only connection to a file while a
+read-write one is open (and the reverse), and the server opens every block read-write
+(:meth:`spendlab.app.registry.Workspaces.warehouse`), so a read-only open here would fail beside a
+concurrent request of another page.
 """
 
 from __future__ import annotations
@@ -96,7 +102,7 @@ def curve_set(ws: Workspace, ref: int | str | None = None) -> CurveSet:
 def context(ws: Workspace, *, days: int = CURRENT_DAYS) -> PlanContext:
     """The plan context of ``ws``: its active curve set and current spend per entity."""
     cs = curve_set(ws)
-    with ws.warehouse(read_only=True) as wh:
+    with ws.warehouse() as wh:  # the mode every block of a server uses (see module docstring)
         cur = curvesets.current_spend(wh, cs, days)
     ids = cur["id"].tolist()
     return PlanContext(
