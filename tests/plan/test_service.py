@@ -170,3 +170,10 @@ def test_rows_follow_the_folder_and_stay_per_workspace(planned, tmp_path) -> Non
     assert service.find_scenario([other], sc["id"])["name"] == "theirs"
     with pytest.raises(NotFoundError):
         service.find_scenario([again, other], 99)
+
+
+def test_predict_roi_needs_a_fitted_model(ws) -> None:
+    with pytest.raises(NotFittedError, match="spendlab mmm fit --workspace PATH"):
+        service.predict_roi(ws, {"search": 1.0})
+    with pytest.raises(NotFoundError, match="no model run 'r1' in this workspace"):
+        service.predict_roi(ws, {}, run_id="r1")
