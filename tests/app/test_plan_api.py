@@ -16,7 +16,6 @@ from spendlab.core.actions import Action, ActionKind, ActionStatus, EntityRef
 from spendlab.core.hierarchy import Level
 from spendlab.plan.curvesets import current_spend, load_curve_set, save_curve_set
 from spendlab.plan.optimizer import optimize
-from spendlab.plan.store import workspace_key
 
 from .conftest import login
 
@@ -37,10 +36,10 @@ def planned(app_factory, demo_ws):
          "half": [150.0, np.nan], "s": [0.9, np.nan], "lam": [np.nan, 0.006]}
     )  # fmt: skip
     members = {"search": ids[:half], "social": ids[half:]}
-    key = workspace_key(demo_ws)
-    save_curve_set(state.store.engine, key, "manual", frame, "day", "manual", {"members": members})
+    ws = state.workspaces.handle("demo")  # curve sets live in the workspace's store
+    save_curve_set(ws.store.engine, ws.id, "manual", frame, "day", "manual", {"members": members})
     with TestClient(app) as c:
-        yield c, state, key
+        yield c, state, ws
 
 
 def test_not_configured_without_curves(client):
@@ -54,7 +53,7 @@ def test_not_configured_without_curves(client):
 
 
 def test_scenario_life_cycle(planned):
-    c, state, key = planned
+    c, state, ws = planned
     ana, vic = login(c, "ana"), login(c, "vic")
     body = {
         "workspace": "demo",
@@ -64,7 +63,7 @@ def test_scenario_life_cycle(planned):
     r = c.post("/api/create_scenario", json=body, headers=ana)
     assert r.status_code == 201, r.text
     sc = r.json()
-    cs = load_curve_set(state.store.engine, key)
+    cs = load_curve_set(ws.store.engine, ws.id)
     with state.workspaces.warehouse("demo") as wh:
         cur = current_spend(wh, cs).set_index("id")["current"]
     assert sc["current"]["search"] == pytest.approx(cur["search"], rel=1e-12)
@@ -93,13 +92,13 @@ def test_scenario_life_cycle(planned):
 
 
 def test_recommendations_with_pending_actions(planned):
-    c, state, key = planned
+    c, state, ws = planned
     act = Action(
         entity=EntityRef(platform="google_ads", level=Level.CAMPAIGN, campaign_id="c1"),
         kind=ActionKind.SET_BUDGET, old_value=None, new_value=None, reason="rule says so",
         as_of=dt.date(2024, 3, 1), status=ActionStatus.PROPOSED,
     )  # fmt: skip
-    rules_store.log_actions(state.rules.store(state.workspaces.get("demo")), [act])
+    rules_store.log_actions(rules_store.RuleStore.of(ws), [act])
     r = c.get("/api/get_recommendations", params={"workspace": "demo"}, headers=login(c, "vic"))
     assert r.status_code == 200, r.text
     out = r.json()
@@ -107,7 +106,7 @@ def test_recommendations_with_pending_actions(planned):
     total = sum(rec["current"].values())
     assert sum(rec["allocation"].values()) == pytest.approx(total, rel=1e-9)
     assert rec["kkt_gap"] <= 1e-9 and rec["binding"]
-    cs = load_curve_set(state.store.engine, key)
+    cs = load_curve_set(ws.store.engine, ws.id)
     ref = optimize(cs.curves(), total, current=[rec["current"][i] for i in cs.ids])
     assert rec["allocation"] == pytest.approx(ref.allocation, rel=1e-9)
     assert rec["uplift"]["mean"] >= 0
@@ -115,7 +114,7 @@ def test_recommendations_with_pending_actions(planned):
 
 
 def test_frontier_and_optimize(planned):
-    c, state, key = planned
+    c, state, ws = planned
     h = login(c, "vic")
     r = c.get(f"{PLAN}/frontier", params={"points": 5, "target": 1.0}, headers=h)
     assert r.status_code == 200, r.text

@@ -16,7 +16,6 @@ from spendlab.app.api import create_app
 from spendlab.app.auth import create_user
 from spendlab.app.store import User, open_store
 from spendlab.plan.curvesets import save_curve_set
-from spendlab.plan.store import workspace_key
 
 from .conftest import PASSWORD, make_settings
 
@@ -41,7 +40,8 @@ def served(tmp_path_factory, demo_template):
         {"channel": ["search", "social"], "type": ["hill", "logistic"], "beta": [900.0, 700.0],
          "half": [150.0, None], "s": [0.6, None], "lam": [None, 0.006], "current": [80.0, 0.0]}
     )  # fmt: skip
-    save_curve_set(store.engine, workspace_key(root / "ws"), "fuzz", frame, "day", "manual")
+    ws = app.state.spendlab.workspaces.handle("demo")
+    save_curve_set(ws.store.engine, ws.id, "fuzz", frame, "day", "manual")
     with TestClient(app) as c:
         token = c.post("/api/v1/auth/token", data={"username": "ada", "password": PASSWORD})
         yield app, token.json()["access_token"]

@@ -95,6 +95,17 @@ def test_curves_scenarios_and_frontier_json(tmp_path: Path) -> None:
     assert json.loads(r.stdout)["active"] is True
     listed = json.loads(run(app, ["plan", "curves", "list", *w]).stdout)
     assert [c["name"] for c in listed] == ["hand"]
+    r = run(app, ["plan", "curves", "import", str(f), "--name", "second", *w])
+    assert json.loads(r.stdout)["active"] is True
+    r = run(app, ["plan", "curves", "activate", "hand", *w])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["name"] == "hand" and json.loads(r.stdout)["active"] is True
+    listed = json.loads(run(app, ["plan", "curves", "list", *w]).stdout)
+    assert [(c["name"], c["active"]) for c in listed] == [("second", False), ("hand", True)]
+    r = run(app, ["plan", "curves", "activate", "nope", *w])
+    assert r.exit_code == 6 and "no curve set 'nope'" in json.loads(r.stdout)["error"]["message"]
+    # the workspace decides where its rows live: there is no --store any more
+    assert run(app, ["plan", "curves", "list", "--store", "sqlite://", *w]).exit_code == 2
     r = run(app, ["plan", "scenario", "create", "tv to social", "--op",
                   "shift 25% from tv to social", *w])  # fmt: skip
     assert r.exit_code == 0, r.output
@@ -118,6 +129,14 @@ def test_curves_scenarios_and_frontier_json(tmp_path: Path) -> None:
     assert run(app, ["plan", "scenario", "delete", str(sc["id"]), *w]).exit_code == 0
     r = run(app, ["plan", "scenario", "show", str(sc["id"]), *w])
     assert r.exit_code != 0 and json.loads(r.stdout)["error"]["type"] == "NotFoundError"
+
+
+def test_plan_without_a_curve_set_says_what_to_do(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    r = CliRunner().invoke(app, ["plan", "scenario", "create", "x", "--workspace", str(ws),
+                                 "--json"])  # fmt: skip
+    assert r.exit_code == 6
+    assert "spendlab plan curves import" in json.loads(r.stdout)["error"]["message"]
 
 
 def _market_ws(tmp_path: Path) -> Path:

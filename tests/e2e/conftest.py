@@ -86,10 +86,10 @@ def site(tmp_path_factory):
     app.state.spendlab.workspaces.register("e2e", ws)
     # the simulator's true channel curves, as `spendlab demo` registers them (the Plan page)
     from spendlab.plan.curvesets import save_curve_set, truth_frames
-    from spendlab.plan.store import workspace_key
 
     frame, meta = truth_frames(market.truth)["channels"]
-    save_curve_set(store.engine, workspace_key(ws), "simulator truth", frame, "day", "simulator",
+    handle = app.state.spendlab.workspaces.handle("e2e")  # the workspace's own store
+    save_curve_set(handle.store.engine, handle.id, "simulator truth", frame, "day", "simulator",
                    meta)  # fmt: skip
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from spendlab.app.api.routes.plan import plan_context
 from spendlab.app.web.pages.plan import money
 from spendlab.plan.scenarios import predict, recommend
+from spendlab.plan.service import context
 
 from .conftest import sign_in
 
 
 def _expected(site):
-    pc = plan_context(site["state"], "e2e")
+    pc = context(site["state"].workspaces.handle("e2e"))
     return pc, pc.cs.curves()
 
 

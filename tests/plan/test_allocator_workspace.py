@@ -61,3 +61,35 @@ def test_budgets_from_entities_and_paused_campaigns_left_alone(wh) -> None:
     assert {a.entity.campaign_id for a in res.actions} <= {r.campaign_id for r in refs.values()}
     assert res.allocation.frame["new"].sum() == pytest.approx(cur.sum(), abs=0.01)
     assert date.fromisoformat(res.to_dict()["as_of"]) == AS_OF
+
+
+def test_allocate_and_log_logs_once_in_the_workspace_store(tmp_path) -> None:
+    """The use case the CLI and the scheduler run: a dry run logs nothing; a run logs every
+    budget change as proposed in the workspace's own action log (keyed by its id, so it moves
+    with the folder); a second run of the day logs nothing and says so."""
+    import shutil
+
+    from spendlab.automate.store import RuleStore, select_actions
+    from spendlab.plan.allocator import AllocatorConfig
+    from spendlab.plan.daily import allocate_and_log
+    from spendlab.workspace import Workspace
+
+    ap, ents = market_frames()
+    with Warehouse.init(tmp_path / "ws") as w:
+        ingest_frames(w, {"ad_performance": ap, "entities": ents})
+    ws = Workspace.open(tmp_path / "ws")
+    cfg = AllocatorConfig(max_change=0.15)
+    dry = allocate_and_log(ws, AS_OF, config=cfg, seed=3, dry_run=True)
+    assert dry["logged"] == [] and dry["actions"]
+    assert select_actions(RuleStore.of(ws)) == []
+    done = allocate_and_log(ws, AS_OF, config=cfg, seed=3)
+    assert [a["new_value"] for a in done["actions"]] == [a["new_value"] for a in dry["actions"]]
+    log = select_actions(RuleStore.of(ws), rule_id="allocator", as_of=AS_OF)
+    assert [i for i, _, _ in log] == done["logged"] == [a["action_id"] for a in done["actions"]]
+    assert {a.status.value for _, a, _ in log} == {"proposed"}
+    assert {row["workspace"] for _, _, row in log} == {ws.id}
+    again = allocate_and_log(ws, AS_OF, config=cfg, seed=3)
+    assert again["logged"] == [] and "already logged" in again["notes"][-1]
+    shutil.move(tmp_path / "ws", tmp_path / "moved")
+    moved = Workspace.open(tmp_path / "moved")
+    assert len(select_actions(RuleStore.of(moved), rule_id="allocator")) == len(log)

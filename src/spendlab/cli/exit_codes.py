@@ -8,12 +8,19 @@
 | 3 | data rejected: the input file or rows are invalid; nothing was written |
 | 4 | workspace problem: not found, not initialised, locked by another process, newer schema |
 | 5 | configuration problem: invalid option or setting value |
-| 6 | not found: the named user, key, run, rule or scenario does not exist |
+| 6 | not found: the named user, key, run, rule, scenario or curve set does not exist |
 """
 
 from __future__ import annotations
 
-from spendlab.errors import ConfigError, DataError, NotFoundError, SpendLabError, WorkspaceError
+from spendlab.errors import (
+    ConfigError,
+    DataError,
+    NotFittedError,
+    NotFoundError,
+    SpendLabError,
+    WorkspaceError,
+)
 
 OK = 0
 UNEXPECTED = 1
@@ -32,7 +39,7 @@ def code_for(error: BaseException) -> int:
         return WORKSPACE
     if isinstance(error, ConfigError):
         return CONFIG
-    if isinstance(error, NotFoundError):
+    if isinstance(error, NotFoundError | NotFittedError):  # e.g. planning without a curve set
         return NOT_FOUND
     if isinstance(error, SpendLabError):
         return UNEXPECTED

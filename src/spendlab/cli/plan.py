@@ -6,10 +6,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
-from spendlab.cli.data import JsonOpt, WorkspaceOpt, workspace_path
+from spendlab.cli.data import JsonOpt, WorkspaceOpt
 from spendlab.cli.output import emit_json, out, run
 from spendlab.errors import ConfigError
 
@@ -48,36 +47,19 @@ def optimize_cmd(
     """Allocate BUDGET across the entities of CURVES.json (exact for concave curves)."""
 
     def body() -> dict[str, Any]:
-        from spendlab.plan.constraints import Constraints
-        from spendlab.plan.curves import curves_from_json
-        from spendlab.plan.optimizer import optimize
+        from spendlab.plan.service import optimize_file
 
-        curves, extra = curves_from_json(curves_file)
-        cur = extra["current"].to_numpy(dtype=float)
-        has_cur = bool(np.isfinite(cur).all())
-        obs = extra[["observed_min", "observed_max"]].to_numpy(dtype=float)
-        observed = None
-        if np.isfinite(obs).any():
-            observed = (np.nan_to_num(obs[:, 0], nan=0.0), np.nan_to_num(obs[:, 1], nan=np.inf))
-        cons = Constraints(
-            min=extra["min"].to_numpy(dtype=float),
-            max=extra["max"].to_numpy(dtype=float),
+        return optimize_file(
+            curves_file,
+            budget,
+            goal=goal,
+            target=target,
+            risk=risk,
             max_change=max_change,
             max_change_rel=max_change_rel,
             locked=tuple(lock or ()),
             groups=tuple(parse_group(g) for g in group or ()),
         )
-        res = optimize(
-            curves,
-            budget,
-            goal=goal,
-            target=target,
-            constraints=cons,
-            current=cur if has_cur else None,
-            observed=observed,
-            risk=risk,
-        )
-        return res.to_dict()
 
     result = run(body, as_json=as_json)
     if as_json:
@@ -113,10 +95,6 @@ def allocate_cmd(
     ] = "platform",
     explore: Annotated[str, typer.Option(help="targeted | thompson | mean")] = "targeted",
     window: Annotated[int, typer.Option(help="Days of history the curves are fitted on.")] = 56,
-    store_url: Annotated[
-        str | None,
-        typer.Option("--store", help="SQLAlchemy URL of the action log (default: workspace's)."),
-    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Allocate a day's budget across the workspace's campaigns; log budget changes for approval.
@@ -126,35 +104,20 @@ def allocate_cmd(
     """
 
     def body() -> dict[str, Any]:
-        from spendlab.app.store import open_store
-        from spendlab.automate import store
-        from spendlab.config import get_settings
-        from spendlab.data.warehouse import Warehouse
-        from spendlab.plan.allocator import RULE_ID, AllocatorConfig
-        from spendlab.plan.daily import allocate_workspace
+        from spendlab.plan.allocator import AllocatorConfig
+        from spendlab.plan.daily import allocate_and_log
+        from spendlab.workspace import Workspace
 
-        ws = workspace_path(workspace)
-        day = date_.date()
-        cfg = AllocatorConfig(max_change=max_change, explore=explore, window=window)
-        groups = tuple(c.strip() for c in group_by.split(",") if c.strip())
-        with Warehouse.open(ws, read_only=True) as wh:
-            res = allocate_workspace(
-                wh, day, budget=budget, config=cfg, seed=seed, kpi=kpi, group_by=groups
-            )
-        payload = res.to_dict()
-        payload["logged"] = []
-        if not dry_run:
-            engine = open_store(store_url or get_settings().workspace_store_url(ws)).engine
-            rs = store.RuleStore.of(engine, ws)  # this workspace's log in a shared store
-            if store.select_actions(rs, rule_id=RULE_ID, as_of=day):
-                payload["notes"].append(
-                    f"the allocator already logged actions for {day}; nothing new was logged"
-                )
-            else:
-                payload["logged"] = store.log_actions(rs, res.actions)
-        for d, i in zip(payload["actions"], payload["logged"], strict=False):
-            d["action_id"] = i
-        return payload
+        return allocate_and_log(
+            Workspace.open(workspace),
+            date_.date(),
+            budget=budget,
+            config=AllocatorConfig(max_change=max_change, explore=explore, window=window),
+            seed=seed,
+            kpi=kpi,
+            group_by=tuple(c.strip() for c in group_by.split(",") if c.strip()),
+            dry_run=dry_run,
+        )
 
     result = run(body, as_json=as_json)
     if as_json:

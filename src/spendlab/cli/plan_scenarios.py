@@ -1,81 +1,35 @@
-"""Planning commands over a workspace's curve sets: ``spendlab plan curves import|list``,
-``spendlab plan scenario create|list|show|compare|delete`` and ``spendlab plan frontier``.
+"""Planning commands over a workspace's curve sets: ``spendlab plan curves
+import|list|activate``, ``spendlab plan scenario create|list|show|compare|delete`` and
+``spendlab plan frontier``.
 
-They use the workspace's app store (``--store``, else ``$SPENDLAB_STORE_URL``, else ``app.db``
-inside the workspace: the one ``spendlab demo`` and the server use) and read current spend from
-the workspace's warehouse (average per period over the last 28 days)."""
+Each parses its options, calls :mod:`spendlab.plan.service` (curve sets and scenarios live in
+the workspace's store, current spend comes from its warehouse: the average per period over the
+last 28 days) and prints the result."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.table import Table
 
-from spendlab.cli.data import JsonOpt, WorkspaceOpt, workspace_path
+from spendlab.cli.data import JsonOpt, WorkspaceOpt
 from spendlab.cli.output import emit_json, out, run
-from spendlab.config import get_settings
-from spendlab.errors import DataError
+
+if TYPE_CHECKING:
+    from spendlab.workspace import Workspace
 
 curves_app = typer.Typer(
     help="Curve sets: the response curves planning uses.", no_args_is_help=True
 )
 scenario_app = typer.Typer(help="What-if scenarios on the active curve set.", no_args_is_help=True)
 
-StoreOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        help="Store URL (default: $SPENDLAB_STORE_URL, else sqlite:///WORKSPACE/app.db).",
-    ),
-]
 
+def _open(workspace: Path | None) -> Workspace:
+    from spendlab.workspace import Workspace
 
-def _engine(url: str | None, ws: Path) -> Any:
-    from spendlab.app.store import open_store
-
-    return open_store(url or get_settings().workspace_store_url(ws)).engine
-
-
-def _context(workspace: Path | None, store: str | None) -> tuple[Any, str, Any, dict[str, float]]:
-    """(engine, workspace key, active curve set, current spend per entity)."""
-    from spendlab.data.warehouse import Warehouse
-    from spendlab.plan.curvesets import current_spend, load_curve_set
-    from spendlab.plan.store import workspace_key
-
-    ws = workspace_path(workspace)
-    engine = _engine(store, ws)
-    key = workspace_key(ws)
-    cs = load_curve_set(engine, key)
-    with Warehouse.open(ws, read_only=True) as wh:
-        cur = current_spend(wh, cs)
-    return engine, key, cs, dict(zip(cur["id"], cur["current"].astype(float), strict=True))
-
-
-def read_curve_file(path: Path) -> pd.DataFrame:
-    """A curve frame from CSV (tidy: id/channel, type, beta, half, s, lam, scale, optional draw
-    and current) or JSON (the CURVES list of ``spendlab plan optimize``)."""
-    if not path.exists():
-        raise DataError(f"curves file {path} not found")
-    if path.suffix.lower() == ".json":
-        from spendlab.plan.curves import curves_from_json
-
-        items = json.loads(path.read_text())
-        curves_from_json(items if isinstance(items, list) else [])  # checks the format
-        rows = [
-            {"id": str(it["id"]), "type": str(it["curve"]["type"]).lower(),
-             **{k: float(v) for k, v in it["curve"]["params"].items()},
-             "current": it.get("current")}
-            for it in items
-        ]  # fmt: skip
-        return pd.DataFrame(rows)
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise DataError(f"{path}: not a readable CSV curve frame: {e}") from None
+    return Workspace.open(workspace)
 
 
 @curves_app.command("import")
@@ -85,20 +39,14 @@ def curves_import(
     period: Annotated[str, typer.Option(help="Spend unit the curves take: day | week.")] = "day",
     source: Annotated[str, typer.Option(help="mmm | manual | simulator.")] = "manual",
     workspace: WorkspaceOpt = None,
-    store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Save a curve set for the workspace; it becomes the active one."""
 
     def body() -> dict[str, Any]:
-        from spendlab.plan.curvesets import save_curve_set
-        from spendlab.plan.store import workspace_key
+        from spendlab.plan.service import import_curves
 
-        ws = workspace_path(workspace)
-        cs = save_curve_set(
-            _engine(store, ws), workspace_key(ws), name, read_curve_file(file), period, source
-        )
-        return cs.summary()
+        return import_curves(_open(workspace), file, name, period, source)
 
     result = run(body, as_json=as_json)
     if as_json:
@@ -109,18 +57,13 @@ def curves_import(
 
 
 @curves_app.command("list")
-def curves_list(
-    workspace: WorkspaceOpt = None, store: StoreOpt = None, as_json: JsonOpt = False
-) -> None:
+def curves_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """The workspace's curve sets, newest first; the active one is marked."""
 
     def body() -> list[dict[str, Any]]:
-        from spendlab.plan.curvesets import list_curve_sets
-        from spendlab.plan.scenarios import jsonable
-        from spendlab.plan.store import workspace_key
+        from spendlab.plan.service import list_curve_sets
 
-        ws = workspace_path(workspace)
-        return jsonable(list_curve_sets(_engine(store, ws), workspace_key(ws)))
+        return list_curve_sets(_open(workspace))
 
     rows = run(body, as_json=as_json)
     if as_json:
@@ -131,6 +74,26 @@ def curves_list(
         cells = [r["id"], r["name"], r["period"], r["source"], r["n_entities"], r["draws"] or ""]
         t.add_row(*map(str, cells), r["created_at"][:19], "*" if r["active"] else "")
     out.print(t)
+
+
+@curves_app.command("activate")
+def curves_activate(
+    ref: Annotated[str, typer.Argument(help="Curve set id or name (see `plan curves list`).")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a stored curve set the active one (scenarios and the optimizer use it)."""
+
+    def body() -> dict[str, Any]:
+        from spendlab.plan.service import activate_curve_set
+
+        return activate_curve_set(_open(workspace), ref)
+
+    result = run(body, as_json=as_json)
+    if as_json:
+        emit_json(result)
+    else:
+        out.print(f"Curve set {result['id']} {result['name']!r} is now active.")
 
 
 @scenario_app.command("create")
@@ -147,19 +110,16 @@ def scenario_create(
     budget: Annotated[float | None, typer.Option(help="Rescale the result to this total.")] = None,
     save: Annotated[bool, typer.Option("--save/--no-save", help="Store the scenario.")] = True,
     workspace: WorkspaceOpt = None,
-    store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Predict a what-if allocation from current spend (and save it)."""
 
     def body() -> dict[str, Any]:
-        from spendlab.plan.scenarios import build_scenario, save_scenario
+        from spendlab.plan.service import create_scenario
 
-        engine, key, cs, cur = _context(workspace, store)
-        sc = build_scenario(cs, cur, name, operations=list(op or []), budget=budget)
-        if not save:
-            return sc
-        return save_scenario(engine, key, sc, {"operations": list(op or []), "budget": budget})
+        return create_scenario(
+            _open(workspace), name, operations=list(op or []), budget=budget, save=save
+        )
 
     result = run(body, as_json=as_json)
     if as_json:
@@ -192,17 +152,13 @@ def _print_scenario(sc: dict[str, Any]) -> None:
 
 
 @scenario_app.command("list")
-def scenario_list(
-    workspace: WorkspaceOpt = None, store: StoreOpt = None, as_json: JsonOpt = False
-) -> None:
+def scenario_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Saved scenarios, newest first."""
 
     def body() -> list[dict[str, Any]]:
-        from spendlab.plan.scenarios import list_scenarios
-        from spendlab.plan.store import workspace_key
+        from spendlab.plan.service import list_scenarios
 
-        ws = workspace_path(workspace)
-        return list_scenarios(_engine(store, ws), workspace_key(ws))
+        return list_scenarios(_open(workspace))
 
     rows = run(body, as_json=as_json)
     if as_json:
@@ -217,17 +173,14 @@ def scenario_list(
 def scenario_show(
     scenario_id: int,
     workspace: WorkspaceOpt = None,
-    store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One saved scenario."""
 
     def body() -> dict[str, Any]:
-        from spendlab.plan.scenarios import get_scenario
-        from spendlab.plan.store import workspace_key
+        from spendlab.plan.service import get_scenario
 
-        ws = workspace_path(workspace)
-        return get_scenario(_engine(store, ws), scenario_id, workspace_key(ws))
+        return get_scenario(_open(workspace), scenario_id)
 
     result = run(body, as_json=as_json)
     if as_json:
@@ -240,23 +193,21 @@ def scenario_show(
 def scenario_compare(
     ids: Annotated[list[int], typer.Argument(help="Scenario ids.")],
     workspace: WorkspaceOpt = None,
-    store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Saved scenarios side by side (JSON: the tidy rows)."""
 
     def body() -> list[dict[str, Any]]:
-        from spendlab.plan.scenarios import compare, get_scenario, jsonable
-        from spendlab.plan.store import workspace_key
+        from spendlab.plan.service import compare_scenarios
 
-        ws = workspace_path(workspace)
-        eng, key = _engine(store, ws), workspace_key(ws)
-        return jsonable(compare([get_scenario(eng, i, key) for i in ids]).to_dict("records"))
+        return compare_scenarios(_open(workspace), ids)
 
     rows = run(body, as_json=as_json)
     if as_json:
         emit_json(rows)
         return
+    import pandas as pd
+
     from spendlab.plan.scenarios import compare_table
 
     table = compare_table(pd.DataFrame(rows))
@@ -270,17 +221,14 @@ def scenario_compare(
 def scenario_delete(
     scenario_id: int,
     workspace: WorkspaceOpt = None,
-    store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Delete a saved scenario."""
 
     def body() -> dict[str, Any]:
-        from spendlab.plan.scenarios import delete_scenario
-        from spendlab.plan.store import workspace_key
+        from spendlab.plan.service import delete_scenario
 
-        ws = workspace_path(workspace)
-        delete_scenario(_engine(store, ws), workspace_key(ws), scenario_id)
+        delete_scenario(_open(workspace), scenario_id)
         return {"deleted": scenario_id}
 
     result = run(body, as_json=as_json)
@@ -300,23 +248,16 @@ def frontier_cmd(
     ] = None,
     metric: Annotated[str, typer.Option(help="mroas | iroas (for --target).")] = "mroas",
     workspace: WorkspaceOpt = None,
-    store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Efficiency frontier: optimal outcome vs total budget on the active curve set."""
 
     def body() -> dict[str, Any]:
-        from spendlab.plan.frontier import efficiency_frontier
-        from spendlab.plan.scenarios import jsonable
+        from spendlab.plan.service import frontier
 
-        _, _, cs, cur = _context(workspace, store)
-        curves = cs.curves()
-        c = [cur[i] for i in curves.ids]
-        f = efficiency_frontier(curves, max_budget=max_budget, points=points, current=c)
-        res = {"period": cs.period, "current_budget": sum(c), **f.to_dict()}
-        if target is not None:
-            res["max_budget"] = jsonable(f.max_budget(target, metric))
-        return res
+        return frontier(
+            _open(workspace), max_budget=max_budget, points=points, target=target, metric=metric
+        )
 
     result = run(body, as_json=as_json)
     if as_json:

@@ -107,26 +107,20 @@ def build_demo(
     }
 
 
-def register_truth_curves(workspace: Path, truth: Path, store_url: str) -> list[dict[str, Any]]:
+def register_truth_curves(workspace: Path, truth: Path) -> list[dict[str, Any]]:
     """Save the simulator's true curves as the workspace's curve sets: per campaign (exact) and
     per media channel (active; "simulator truth"), so the demo's Plan page works at once."""
-    from spendlab.app.store import open_store
     from spendlab.plan.curvesets import save_curve_set, truth_frames
-    from spendlab.plan.store import workspace_key
+    from spendlab.workspace import Workspace
 
     frames = truth_frames(json.loads(truth.read_text()))
-    st = open_store(store_url)
-    try:
-        saved = []
-        for kind, name in (("campaigns", "simulator truth (campaigns)"),
-                           ("channels", "simulator truth")):  # fmt: skip
-            frame, meta = frames[kind]
-            cs = save_curve_set(
-                st.engine, workspace_key(workspace), name, frame, "day", "simulator", meta
-            )
-            saved.append({"id": cs.id, "name": cs.name, "entities": len(cs.ids)})
-    finally:
-        st.close()
+    ws = Workspace.open(workspace)
+    saved = []
+    for kind, name in (("campaigns", "simulator truth (campaigns)"),
+                       ("channels", "simulator truth")):  # fmt: skip
+        frame, meta = frames[kind]
+        cs = save_curve_set(ws.store.engine, ws.id, name, frame, "day", "simulator", meta)
+        saved.append({"id": cs.id, "name": cs.name, "entities": len(cs.ids)})
     return saved
 
 
@@ -174,7 +168,7 @@ def demo(
         # the demo keeps its own store inside the workspace unless SPENDLAB_STORE_URL is set
         store_url = get_settings().workspace_store_url(workspace)
         user, password = demo_admin(store_url)
-        curve_sets = register_truth_curves(workspace, Path(built["truth"]), store_url)
+        curve_sets = register_truth_curves(workspace, Path(built["truth"]))
         return {
             **built,
             "store_url": store_url,

@@ -14,10 +14,14 @@ one; scenarios, the frontier, the recommendations and the Plan page use it.
   an entity id is matched against ``campaign_id``), and ``kpi`` (``"revenue"`` or
   ``"conversions"``) names what the curves predict.
 
-The MMM hands over its curves with one call::
+The MMM hands over its curves with one call (``ws`` a :class:`spendlab.workspace.Workspace`: the
+rows live in its store, keyed by its stable id)::
 
-    save_curve_set(engine, workspace_key(ws_path), "mmm 2026-12-05", model.response_curve_params(),
+    save_curve_set(ws.store.engine, ws.id, "mmm 2026-12-05", model.response_curve_params(),
                    period="week", source="mmm", meta={"run_id": run_id, "kpi": "revenue"})
+
+The planning use cases on a workspace (plan context, scenarios, recommendations) are in
+:mod:`spendlab.plan.service`.
 """
 
 from __future__ import annotations
@@ -160,8 +164,8 @@ def save_curve_set(
     source: str = "manual",
     meta: Mapping[str, Any] | None = None,
 ) -> CurveSet:
-    """Store a curve set for ``workspace`` (:func:`spendlab.plan.store.workspace_key` of its
-    folder) and make it the active one. ``frame`` is the tidy curve frame (the MMM's
+    """Store a curve set for ``workspace`` (the workspace's id, ``ws.id``; ``engine`` its store's,
+    ``ws.store.engine``) and make it the active one. ``frame`` is the tidy curve frame (the MMM's
     ``response_curve_params()``: ``channel``, optional ``draw``, ``type``, ``beta``, ``half``,
     ``s``, ``lam``, ``scale``)."""
     name = (name or "").strip()

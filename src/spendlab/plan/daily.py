@@ -8,6 +8,14 @@ and returns the allocation with its budget-change actions.
 Campaigns allocated: those with rows in the window whose ``entities`` row is enabled (or that have
 no ``entities`` row); paused and removed campaigns are left alone. Current budget: the ``entities``
 budget, else the campaign's spend on its last day with data.
+
+:func:`allocate_and_log` is the use case the CLI (``spendlab plan allocate``) and the scheduler
+call: allocate a day on a :class:`~spendlab.workspace.Workspace` and log the budget changes as
+proposed actions in its action log, once per day. The action log is automation's
+(:mod:`spendlab.automate.store`: approve, reject, undo and the connectors work on it), so the
+planning layer sits above automation in the import-linter layers (pyproject.toml): planning may
+write to the log and read its queue, automation never imports planning. That keeps this use case
+in one place instead of splitting "allocate" and "log" between every caller.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +33,16 @@ from spendlab.core.hierarchy import Level
 from spendlab.data.spend import counted_rows
 from spendlab.data.warehouse import Warehouse
 from spendlab.errors import ConfigError, DataError
-from spendlab.plan.allocator import AllocatorConfig, DailyAllocation, allocate_day, budget_actions
+from spendlab.plan.allocator import (
+    RULE_ID,
+    AllocatorConfig,
+    DailyAllocation,
+    allocate_day,
+    budget_actions,
+)
+
+if TYPE_CHECKING:
+    from spendlab.workspace import Workspace
 
 KPIS = {"revenue": "revenue", "conversions": "conversions"}
 GROUP_COLUMNS = ("platform", "account_id", "objective", "lifecycle_stage", "business_unit", "code")
@@ -145,3 +163,43 @@ def allocate_workspace(
     run_id = f"{as_of:%Y%m%d}-allocator-{uuid.uuid4().hex[:8]}"
     acts = budget_actions(alloc, refs, as_of, run_id=run_id)
     return WorkspaceAllocation(as_of, kpi, run_id, alloc, acts)
+
+
+def allocate_and_log(
+    ws: Workspace,
+    as_of: date,
+    *,
+    budget: float | None = None,
+    config: AllocatorConfig | None = None,
+    seed: int = 0,
+    kpi: str = "revenue",
+    group_by: tuple[str, ...] = ("platform",),
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Allocate ``as_of``'s budgets on ``ws`` (:func:`allocate_workspace`, reading the warehouse
+    only while it computes) and, unless ``dry_run``, log the budget changes in the workspace's
+    action log as proposed actions (approve them with ``spendlab rules approve``). A day the
+    allocator already logged is not logged twice (a note says so).
+
+    Returns :meth:`WorkspaceAllocation.to_dict` plus ``logged`` (the ids of the logged actions,
+    in the order of ``actions``; each logged action also carries its ``action_id``).
+    """
+    from spendlab.automate.store import RuleStore, log_actions, select_actions
+
+    with ws.warehouse() as wh:  # read-write like a server's blocks (see plan/service.py)
+        res = allocate_workspace(
+            wh, as_of, budget=budget, config=config, seed=seed, kpi=kpi, group_by=group_by
+        )
+    payload: dict[str, Any] = res.to_dict()
+    payload["logged"] = []
+    if not dry_run:
+        rs = RuleStore.of(ws)
+        if select_actions(rs, rule_id=RULE_ID, as_of=as_of):
+            payload["notes"].append(
+                f"the allocator already logged actions for {as_of}; nothing new was logged"
+            )
+        else:
+            payload["logged"] = log_actions(rs, res.actions)
+    for d, i in zip(payload["actions"], payload["logged"], strict=False):
+        d["action_id"] = i
+    return payload

@@ -1,9 +1,11 @@
-"""The endpoints the product brief names, as stable aliases of the domain routes. Planning ones
-answer 409 ``not_configured`` with what to do until the workspace has a curve set, prediction
-until an MMM is fitted (never made-up numbers)."""
+"""The endpoints the product brief names, as stable aliases of the domain routes; the planning and
+prediction ones call :mod:`spendlab.plan.service`. Planning ones answer 409 ``not_configured``
+with what to do until the workspace has a curve set, prediction until an MMM is fitted (never
+made-up numbers)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
@@ -13,10 +15,8 @@ from spendlab.app.api.deps import Analyst, StateDep, Viewer
 from spendlab.app.api.routes import plan as plan_routes
 from spendlab.app.api.routes.datasets import upload
 from spendlab.app.api.routes.plan import ScenarioBody
-from spendlab.automate.store import select_actions
-from spendlab.core.actions import ActionStatus
-from spendlab.errors import NotFittedError
-from spendlab.plan import scenarios as plan_scenarios
+from spendlab.errors import WorkspaceNotFoundError
+from spendlab.plan import service
 
 router = APIRouter(prefix="/api", tags=["product"])
 
@@ -38,10 +38,6 @@ class PredictIn(BaseModel):
     run_id: str | None = Field(
         None, max_length=32, description="Model run (default: the latest successful one)"
     )
-
-
-def _not_configured(what: str, how: str) -> NotFittedError:
-    return NotFittedError(f"{what} is not configured for this workspace yet: {how}")
 
 
 @router.post("/upload_data", summary="Upload a file (alias of POST /api/v1/.../datasets)")
@@ -69,9 +65,32 @@ def create_scenario(body: ScenarioIn, who: Analyst, state: StateDep) -> dict[str
 
 @router.get("/get_scenario/{scenario_id}", summary="A saved scenario")
 def get_scenario(
-    scenario_id: Annotated[int, Path(ge=1, le=2**62)], _: Viewer, state: StateDep
+    scenario_id: Annotated[int, Path(ge=1, le=2**62)],
+    _: Viewer,
+    state: StateDep,
+    workspace: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="The scenario's workspace (default: the registered one that has it)",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
-    return plan_scenarios.get_scenario(state.store.engine, scenario_id)
+    """Scenario ids are numbered per workspace store: without ``workspace`` every registered
+    workspace is searched, and an id two of them have is refused (name the workspace)."""
+    if workspace is not None:
+        return service.get_scenario(state.workspaces.handle(workspace), scenario_id)
+    return service.find_scenario(_handles(state), scenario_id)
+
+
+def _handles(state: Any) -> Iterator[Any]:
+    """A handle on each registered workspace whose folder is still there."""
+    for row in state.workspaces.list():
+        try:
+            yield state.workspaces.handle(row.id)
+        except WorkspaceNotFoundError:
+            continue
 
 
 @router.post("/predict_roi", summary="Predicted iROAS and outcome of a spend plan")
@@ -79,22 +98,8 @@ def predict_roi(body: PredictIn, _: Viewer, state: StateDep) -> dict[str, Any]:
     """Per channel response, iROAS and mROAS with 90% intervals at the planned spend per period,
     and the expected outcome of a period once the plan's carry-over has built up, from a fitted
     marketing-mix model of the workspace (409 ``not_configured`` when there is none)."""
-    from spendlab.measure.mmm import store as runs
-    from spendlab.measure.mmm.roi import predict_roi as predict
-
-    ws = state.workspaces.get(body.workspace)
-    if body.run_id is not None:
-        run = runs.get_run(state.store.engine, body.run_id, ws.path)
-    else:
-        run = runs.latest_run(state.store.engine, ws.path)
-        if run is None:
-            raise _not_configured(
-                "prediction",
-                "fit a marketing-mix model on this workspace first (spendlab mmm fit --workspace "
-                f"PATH, or POST /api/v1/workspaces/{body.workspace}/mmm/fits)",
-            )
-    result = predict(runs.load_model(run), body.spend)
-    return runs.jsonable({"workspace": body.workspace, "run_id": run["id"], **result})
+    ws = state.workspaces.handle(body.workspace)
+    return {"workspace": body.workspace, **service.predict_roi(ws, body.spend, body.run_id)}
 
 
 @router.get("/get_recommendations", summary="Budget and rule recommendations")
@@ -104,11 +109,4 @@ def get_recommendations(
     """The optimizer's allocation of the current total budget on the active curve set (expected
     uplift with its interval, KKT gap, binding constraints in words) and the rule actions
     awaiting approval."""
-    rec = plan_routes.recommendation(state, workspace, plan_routes.OptimizeIn())
-    rs = state.rules.store(state.workspaces.get(workspace))  # this workspace's queue only
-    pending = select_actions(rs, status=[ActionStatus.PROPOSED.value])
-    return {
-        "budget": rec,
-        "pending_actions": [{"id": i, **a.to_dict()} for i, a, _ in pending[-500:]],
-        "pending_total": len(pending),
-    }
+    return service.recommend(state.workspaces.handle(workspace))

@@ -1,6 +1,10 @@
 """Plan: what-if sliders with live predictions, the optimizer with constraints, before/after
 bars, response curves with current and optimal markers, saved scenarios side by side and the
-efficiency frontier, all on the workspace's active curve set. Viewers look; analysts save."""
+efficiency frontier, all on the workspace's active curve set. Viewers look; analysts save.
+
+The page calls :mod:`spendlab.plan.service` (the plan context, the saved scenarios, saving one)
+with the workspace's handle; the live predictions and the optimizer run on the curve set and
+current spend the page was built from (kept in ``plan-data``)."""
 
 from __future__ import annotations
 
@@ -8,24 +12,14 @@ from typing import Any
 
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
-from spendlab.app.api.routes.plan import plan_context
 from spendlab.app.store import Role
 from spendlab.app.web.pages import PageContext
 from spendlab.app.web.session import allowed, current_user
 from spendlab.errors import NotFittedError, SpendLabError
-from spendlab.plan import plots
+from spendlab.plan import plots, service
 from spendlab.plan.constraints import Constraints
-from spendlab.plan.curvesets import load_curve_set
 from spendlab.plan.frontier import efficiency_frontier
-from spendlab.plan.scenarios import (
-    build_scenario,
-    compare,
-    compare_table,
-    list_scenarios,
-    predict,
-    recommend,
-    save_scenario,
-)
+from spendlab.plan.scenarios import build_scenario, compare_table, predict, recommend
 
 SLIDER = "plan-slider"
 
@@ -83,7 +77,8 @@ def _slider_max(v: float, total: float, n: int) -> float:
 
 def layout(ctx: PageContext) -> html.Div:
     try:
-        pc = plan_context(ctx.state, ctx.workspace_id)
+        ws = ctx.state.workspaces.handle(ctx.workspace_id)
+        pc = service.context(ws)
     except NotFittedError as e:
         return _empty(str(e))
     cs = pc.cs
@@ -92,7 +87,7 @@ def layout(ctx: PageContext) -> html.Div:
     cur = [pc.current[i] for i in ids]
     total = sum(cur)
     can_save = ctx.user.role.allows(Role.ANALYST)
-    data = {"key": pc.key, "cs": cs.id, "current": pc.current, "period": cs.period}
+    data = {"ws": ctx.workspace_id, "cs": cs.id, "current": pc.current, "period": cs.period}
     draws = curves.draws
     caption = (
         f"Curve set {cs.name!r} ({cs.source}); spend and outcome per {cs.period}. Current spend: "
@@ -251,7 +246,7 @@ def layout(ctx: PageContext) -> html.Div:
                 className="panel",
                 children=[
                     html.H3("Saved scenarios"),
-                    html.Div(_compare_view(ctx.state, pc.key), id="plan-compare-wrap"),
+                    html.Div(_compare_view(ws), id="plan-compare-wrap"),
                 ],
             ),
             html.Div(
@@ -265,11 +260,13 @@ def layout(ctx: PageContext) -> html.Div:
     )
 
 
-def _compare_view(state: Any, key: str) -> Any:
-    rows = list_scenarios(state.store.engine, key)[:10][::-1]
+def _compare_view(ws: Any) -> Any:
+    import pandas as pd
+
+    rows = service.compare_scenarios(ws, newest=10)
     if not rows:
         return html.P("No saved scenarios yet.", className="muted", id="plan-compare-empty")
-    table = compare_table(compare(rows))
+    table = compare_table(pd.DataFrame(rows))
     kpi = {"spend": "Spend", "outcome": "Outcome", "iroas": "iROAS", "mroas": "mROAS",
            "profit": "Profit", "outcome_change": "Change vs current"}  # fmt: skip
     cols = ["scenario", *kpi, *[c for c in table.columns if c.startswith("spend ")]]
@@ -290,8 +287,12 @@ def _compare_view(state: Any, key: str) -> Any:
     return html.Table([head, *body], className="report", id="plan-compare")
 
 
+def _workspace(state: Any, data: dict[str, Any]) -> Any:
+    return state.workspaces.handle(data["ws"])
+
+
 def _load(state: Any, data: dict[str, Any]):
-    cs = load_curve_set(state.store.engine, data["key"], data["cs"])
+    cs = service.curve_set(_workspace(state, data), data["cs"])
     return cs, cs.curves()
 
 
@@ -404,14 +405,11 @@ def register(app, state) -> None:
         user = current_user(state)
         if not allowed(state, Role.ANALYST):
             return html.Span("the analyst role saves scenarios", className="error"), no_update
-        cs, _ = _load(state, data)
+        ws = _workspace(state, data)
         alloc = {d["index"]: float(v or 0.0) for d, v in zip(slider_ids, values, strict=True)}
         try:
-            sc = build_scenario(cs, data["current"], name or "", allocation=alloc)
+            saved = service.create_scenario(ws, name or "", allocation=alloc, author=user.username)
         except SpendLabError as e:
             return html.Span(str(e), className="error", id="plan-save-error"), no_update
-        saved = save_scenario(
-            state.store.engine, data["key"], sc, {"allocation": alloc}, user.username
-        )
         msg = html.Span(f"Saved scenario {saved['id']} {saved['name']!r}.", className="ok")
-        return msg, _compare_view(state, data["key"])
+        return msg, _compare_view(ws)
