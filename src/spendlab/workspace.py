@@ -7,6 +7,7 @@ A workspace is a folder::
       warehouse.duckdb     the canonical tables (data/warehouse.py)
       app.db               the workspace's store (unless SPENDLAB_STORE_URL is set)
       mmm/runs/<id>/       the files of each MMM run (posterior, data, config)
+      uploads/<stamp>/     files uploaded through the API or the dashboard
 
 Where each kind of state lives (see docs/architecture.md):
 
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 
 #: The folder (inside the workspace) that holds the files of MMM runs.
 RUNS_FOLDER = Path("mmm") / "runs"
+#: The folder (inside the workspace) that keeps uploaded files, one sub-folder per upload.
+UPLOADS_FOLDER = Path("uploads")
 
 
 def server_store_url(settings: Settings | None = None) -> str:
@@ -189,6 +192,11 @@ class Workspace:
         """Where the files of an MMM run live."""
         return self.path / RUNS_FOLDER / run_id
 
+    def upload_folder(self, name: str) -> Path:
+        """Where a file uploaded through the API or the dashboard is kept (``name``: a fresh,
+        unique folder name)."""
+        return self.path / UPLOADS_FOLDER / name
+
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -244,6 +252,7 @@ def _safe_url(url: str) -> str:
 
 __all__ = [
     "RUNS_FOLDER",
+    "UPLOADS_FOLDER",
     "Workspace",
     "jax_cache_dir",
     "server_store_url",

@@ -66,7 +66,9 @@ def test_rebuilding_needs_force_and_never_deletes_a_foreign_folder(demo, tmp_pat
     assert (foreign / "cat.jpg").exists()
 
 
-def test_cli_demo_json(tmp_path):
+def test_cli_demo_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPENDLAB_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SPENDLAB_STORE_URL", raising=False)
     r = CliRunner().invoke(
         app,
         [
@@ -101,19 +103,17 @@ def test_cli_demo_json(tmp_path):
         assert user is not None and user.role == "admin"
     finally:
         store.close()
+    assert payload["store_url"].startswith(f"sqlite:///{tmp_path / 'home'}")
     # the simulator's true curves are the active curve set: the Plan page works at once
     from spendlab.plan.curvesets import current_spend, load_curve_set
-    from spendlab.plan.store import workspace_key
+    from spendlab.workspace import Workspace
 
     assert [c["name"] for c in payload["curve_sets"]] == [
         "simulator truth (campaigns)",
         "simulator truth",
     ]
-    store = open_store(payload["store_url"])
-    try:
-        cs = load_curve_set(store.engine, workspace_key(tmp_path / "d"))
-    finally:
-        store.close()
+    ws = Workspace.open(tmp_path / "d")  # in the workspace's own store, keyed by its id
+    cs = load_curve_set(ws.store.engine, ws.id)
     assert cs.name == "simulator truth" and cs.period == "day" and cs.source == "simulator"
     with Warehouse.open(tmp_path / "d", read_only=True) as wh:
         cur = current_spend(wh, cs)

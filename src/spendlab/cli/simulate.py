@@ -160,13 +160,14 @@ def demo(
 
     def body() -> dict[str, Any]:
         from spendlab.cli.app import demo_admin
-        from spendlab.config import get_settings
+        from spendlab.workspace import server_store_url
 
         built = build_demo(
             workspace, seed=seed, force=force, quiet=as_json, days=days, campaigns=campaigns
         )
-        # the demo keeps its own store inside the workspace unless SPENDLAB_STORE_URL is set
-        store_url = get_settings().workspace_store_url(workspace)
+        # the demo admin lives in the server's store, like every user; the workspace's runs,
+        # curve sets, scenarios and rules in the workspace's own store (spendlab.workspace)
+        store_url = server_store_url()
         user, password = demo_admin(store_url)
         curve_sets = register_truth_curves(workspace, Path(built["truth"]))
         return {

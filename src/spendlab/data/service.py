@@ -23,8 +23,6 @@ from spendlab.errors import ConfigError
 if TYPE_CHECKING:
     from spendlab.workspace import Workspace
 
-#: The folder (inside the workspace) that keeps uploaded files, one sub-folder per upload.
-UPLOADS = "uploads"
 CHUNK = 1024 * 1024
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -74,7 +72,7 @@ def ingest_upload(
     opts = parse_options(options)
     name = safe_name(filename)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    folder = ws.path / UPLOADS / f"{stamp}-{secrets.token_hex(4)}"
+    folder = ws.upload_folder(f"{stamp}-{secrets.token_hex(4)}")
     folder.mkdir(parents=True)
     target = folder / name
     try:
