@@ -84,6 +84,12 @@ def test_ratios_follow_the_zero_policy(wh):
     assert two["cpa"] is None  # spend without conversions: infinite CPA, null in JSON
     assert two["roas"] == pytest.approx(3.0)
     assert two["ctr"] == pytest.approx(0.1)
+    # infinite, not undefined: the highest CPA sorts first, the lowest last
+    worst, _ = ex.kpi_table(wh, "campaign", day, sort="cpa")
+    assert [r["campaign_id"] for r in worst] == ["2", "1"]
+    best, _ = ex.kpi_table(wh, "campaign", day, sort="cpa", descending=False)
+    assert [r["campaign_id"] for r in best] == ["1", "2"]
+    assert ex.kpi_totals(wh, day)["current"]["cpa"] == pytest.approx(35.0 / 1.0)
 
 
 def test_presets_end_on_the_latest_day_with_data(wh):
