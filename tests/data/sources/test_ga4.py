@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from spendlab.data.ingest import ingest_file
 from spendlab.data.sources import get_source
 from spendlab.data.sources.base import ReadContext
-from spendlab.data.sources.ga4 import CHANNEL_EXAMPLES, channel
+from spendlab.data.sources.ga4 import channel
+from spendlab.data.sources.ga4_writer import CHANNEL_EXAMPLES
 from spendlab.errors import SourceFormatError, SpendLabError, ValidationError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "ga4"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from spendlab.data.ingest import ingest_file
 from spendlab.data.sources import ReadContext, get_source
 from spendlab.data.sources.base import name_id
-from spendlab.data.sources.google_ads_ui import COUNTRY_NAMES
+from spendlab.data.sources.countries import COUNTRY_NAMES
 from spendlab.errors import SourceFormatError, SpendLabError, ValidationError
 
 DIR = Path(__file__).parents[1] / "fixtures" / "google_ads_ui"

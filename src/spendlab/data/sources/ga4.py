@@ -75,33 +75,6 @@ PAID = r"^(.*cp.*|ppc|paid.*|retargeting)$"
 DISPLAY_MEDIA = ("display", "banner", "expandable", "interstitial", "cpm")
 EMAIL = ("email", "e-mail", "e_mail", "e mail", "newsletter")
 SOCIAL_MEDIA = ("social", "social-network", "social-media", "sm", "social network", "social media")
-#: a typical (source, medium) per channel: what the writer puts in files; reads back as the channel
-CHANNEL_EXAMPLES: dict[str, tuple[str, str]] = {
-    "direct": ("(direct)", "(none)"),
-    "paid_search": ("google", "cpc"),
-    "paid_social": ("facebook", "paid_social"),
-    "paid_other": ("partner-network", "cpc"),
-    "display": ("google", "display"),
-    "email": ("newsletter", "email"),
-    "affiliate": ("partner", "affiliate"),
-    "organic_social": ("instagram", "social"),
-    "organic_search": ("google", "organic"),
-    "referral": ("example.com", "referral"),
-    "other": ("offline", "qr"),
-}
-_GA4_GROUPS = {
-    "direct": "Direct",
-    "paid_search": "Paid Search",
-    "paid_social": "Paid Social",
-    "paid_other": "Paid Other",
-    "display": "Display",
-    "email": "Email",
-    "affiliate": "Affiliates",
-    "organic_social": "Organic Social",
-    "organic_search": "Organic Search",
-    "referral": "Referral",
-    "other": "Unassigned",
-}
 
 
 def channel(source: ir.StringValue, medium: ir.StringValue) -> ir.StringValue:

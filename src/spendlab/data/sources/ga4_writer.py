@@ -9,7 +9,33 @@ import json
 from pathlib import Path
 from typing import Any
 
-from spendlab.data.sources.ga4 import _GA4_GROUPS, CHANNEL_EXAMPLES
+#: a typical (source, medium) per channel: what the writer puts in files; reads back as the channel
+CHANNEL_EXAMPLES: dict[str, tuple[str, str]] = {
+    "direct": ("(direct)", "(none)"),
+    "paid_search": ("google", "cpc"),
+    "paid_social": ("facebook", "paid_social"),
+    "paid_other": ("partner-network", "cpc"),
+    "display": ("google", "display"),
+    "email": ("newsletter", "email"),
+    "affiliate": ("partner", "affiliate"),
+    "organic_social": ("instagram", "social"),
+    "organic_search": ("google", "organic"),
+    "referral": ("example.com", "referral"),
+    "other": ("offline", "qr"),
+}
+GA4_GROUPS = {
+    "direct": "Direct",
+    "paid_search": "Paid Search",
+    "paid_social": "Paid Social",
+    "paid_other": "Paid Other",
+    "display": "Display",
+    "email": "Email",
+    "affiliate": "Affiliates",
+    "organic_social": "Organic Social",
+    "organic_search": "Organic Search",
+    "referral": "Referral",
+    "other": "Unassigned",
+}
 
 
 def write_events(frames: dict[str, Any], path: Path, **options: Any) -> Path:
@@ -141,7 +167,7 @@ def _traffic(touches: list[dict[str, Any]], ts: Any) -> dict[str, Any]:
     first = touches[0] if touches else {"source": "(direct)", "medium": "(none)", "campaign": None}
     last = next((t for t in reversed(touches) if t["ts"] <= ts and not t["direct"]), None)
     last = last or {"source": "(direct)", "medium": "(none)", "campaign": None, "click": False}
-    group = _GA4_GROUPS.get(last.get("channel") or "direct", "Unassigned")
+    group = GA4_GROUPS.get(last.get("channel") or "direct", "Unassigned")
     ads = None
     if last.get("click") and (last["source"], last["medium"]) == ("google", "cpc"):
         ads = {"customer_id": "1234567890", "campaign_name": last["campaign"]}

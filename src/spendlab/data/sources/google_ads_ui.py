@@ -30,6 +30,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from spendlab.data.sources.base import ROW, ReadContext, Source, decode_text, name_id
+from spendlab.data.sources.countries import COUNTRIES
 
 #: normalised header -> internal column (a canonical name, or ``week`` / ``interactions``)
 HEADERS: dict[str, str] = {
@@ -84,38 +85,6 @@ MATCH_TYPES = {
     **dict.fromkeys(("broad match", "broad", "weitgehend passend", "requête large"), "broad"),
     **dict.fromkeys(("concordancia amplia", "broad match modifier"), "broad"),
 }
-WRITE_DEVICES = {"desktop": "Computers", "mobile": "Mobile phones", "tablet": "Tablets"}
-WRITE_DEVICES |= {"tv": "TV screens", "other": "Other"}
-WRITE_MATCH = {"exact": "Exact match", "phrase": "Phrase match", "broad": "Broad match"}
-WRITE_TYPES = {"search": "Search", "display": "Display", "shopping": "Shopping", "video": "Video"}
-WRITE_TYPES |= {"performance_max": "Performance Max", "demand_gen": "Demand Gen"}
-_COUNTRY_TABLE = """US United States|USA|Vereinigte Staaten|États-Unis|Estados Unidos;
-GB United Kingdom|UK|Great Britain|Vereinigtes Königreich|Royaume-Uni|Reino Unido;
-DE Germany|Deutschland|Allemagne|Alemania; FR France|Frankreich|Francia; ES Spain|Spanien|Espagne|
-España; IT Italy|Italien|Italie|Italia; NL Netherlands|Niederlande|Pays-Bas|Países Bajos;
-BE Belgium|Belgien|Belgique|Bélgica; AT Austria|Österreich|Autriche; CH Switzerland|Schweiz|Suisse|
-Suiza; IE Ireland|Irland|Irlande|Irlanda; PT Portugal; SE Sweden|Schweden|Suède|Suecia;
-NO Norway|Norwegen|Norvège|Noruega; DK Denmark|Dänemark|Danemark|Dinamarca; FI Finland|Finnland|
-Finlande|Finlandia; PL Poland|Polen|Pologne|Polonia; CZ Czechia|Czech Republic|Tschechien;
-GR Greece|Griechenland|Grèce|Grecia; HU Hungary|Ungarn; RO Romania|Rumänien|Roumanie|Rumania;
-LU Luxembourg|Luxemburg; CA Canada|Kanada|Canadá; MX Mexico|Mexiko|Mexique|México; BR Brazil|
-Brasilien|Brésil|Brasil; AR Argentina|Argentinien|Argentine; CL Chile|Chili; CO Colombia|
-Kolumbien|Colombie; PE Peru|Pérou|Perú; AU Australia|Australien|Australie; NZ New Zealand|
-Neuseeland|Nouvelle-Zélande|Nueva Zelanda; JP Japan|Japon|Japón; CN China|Chine; KR South Korea|
-Korea|Südkorea|Corée du Sud|Corea del Sur; IN India|Indien|Inde; SG Singapore|Singapur|Singapour;
-HK Hong Kong|Hongkong; TW Taiwan|Taïwan|Taiwán; TH Thailand|Thaïlande|Tailandia; MY Malaysia|
-Malaisie|Malasia; ID Indonesia|Indonesien|Indonésie; PH Philippines|Philippinen|Filipinas;
-VN Vietnam|Viêt Nam; IL Israel|Israël; TR Turkey|Türkiye|Türkei|Turquie|Turquía; AE United Arab
-Emirates|UAE|Vereinigte Arabische Emirate|Émirats arabes unis|Emiratos Árabes Unidos;
-SA Saudi Arabia|Saudi-Arabien|Arabie saoudite|Arabia Saudí; ZA South Africa|Südafrika|
-Afrique du Sud|Sudáfrica; EG Egypt|Ägypten|Égypte|Egipto; NG Nigeria|Nigéria; KE Kenya|Kenia;
-MA Morocco|Marokko|Maroc|Marruecos; UA Ukraine|Ucrania; RU Russia|Russland|Russie|Rusia"""
-COUNTRIES: dict[str, str] = {}  # lower-case name -> ISO 3166-1 alpha-2
-COUNTRY_NAMES: dict[str, str] = {}  # ISO code -> English name (the writer's)
-for _entry in " ".join(_COUNTRY_TABLE.split("\n")).split(";"):
-    _code, _names = _entry.strip().split(" ", 1)
-    COUNTRY_NAMES[_code] = _names.split("|")[0].strip()
-    COUNTRIES.update({n.strip().lower(): _code for n in _names.split("|")})
 _MONTH_TABLE = """jan january januar janvier janv enero ene gennaio gen jänner|feb february
 februar février fevrier févr fevr fév febrero febbraio|mar march märz marz mär mars marzo|apr
 april avril avr abril abr aprile|may mai mayo maggio mag|jun june juni juin junio giugno giu|jul
@@ -551,8 +520,3 @@ def _xlsx_cell(v: Any) -> str:
     if isinstance(v, dt.date):
         return v.isoformat()
     return str(v)
-
-
-# -- writer --------------------------------------------------------------------------------------
-def _flag(v: Any) -> bool:
-    return str(v).strip().lower() in ("1", "true", "yes", "on")

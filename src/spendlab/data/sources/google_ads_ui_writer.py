@@ -12,15 +12,25 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from spendlab.data.sources.google_ads_ui import (
-    COUNTRY_NAMES,
-    LEVELS,
-    WRITE_DEVICES,
-    WRITE_MATCH,
-    WRITE_TYPES,
-    _flag,
-)
+from spendlab.data.sources.countries import COUNTRY_NAMES
 from spendlab.errors import ConfigError
+
+#: finest first: (level, id column, name column), the canonical columns the writer renders
+LEVELS = (
+    ("keyword", "keyword_id", "keyword_text"),
+    ("ad_group", "ad_group_id", "ad_group_name"),
+    ("campaign", "campaign_id", "campaign_name"),
+    ("account", "account_id", "account_name"),
+)
+WRITE_DEVICES = {"desktop": "Computers", "mobile": "Mobile phones", "tablet": "Tablets"}
+WRITE_DEVICES |= {"tv": "TV screens", "other": "Other"}
+WRITE_MATCH = {"exact": "Exact match", "phrase": "Phrase match", "broad": "Broad match"}
+WRITE_TYPES = {"search": "Search", "display": "Display", "shopping": "Shopping", "video": "Video"}
+WRITE_TYPES |= {"performance_max": "Performance Max", "demand_gen": "Demand Gen"}
+
+
+def _flag(v: Any) -> bool:
+    return str(v).strip().lower() in ("1", "true", "yes", "on")
 
 
 def write_export(df: Any, path: Path, **options: Any) -> Path:

@@ -30,8 +30,9 @@ from spendlab.data.sources.base import (
     Source,
     add_row_numbers,
 )
+from spendlab.data.sources.countries import COUNTRIES, COUNTRY_NAMES
 from spendlab.data.sources.google_ads_api import scan_csv
-from spendlab.data.sources.google_ads_ui import COUNTRIES, COUNTRY_NAMES, vote_decimal
+from spendlab.data.sources.google_ads_ui import vote_decimal
 
 #: header (lower case, without spaces/underscores/dots) -> canonical column or helper name
 HEADERS: dict[str, str] = {

@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
-from spendlab.app.api.state import AppState
-from spendlab.app.auth import Principal
-
-
-@dataclass(frozen=True)
-class PageContext:
-    state: AppState
-    user: Principal
-    workspace_id: int | None
-
-
-@dataclass(frozen=True)
-class Page:
-    slug: str
-    title: str
-    layout: Callable[[PageContext], Any]
-    register: Callable[[Any, AppState], None]
-    needs_workspace: bool = True
+from spendlab.app.web.pages import (
+    automate,
+    automate_callbacks,
+    data,
+    measure,
+    overview,
+    placeholders,
+    plan,
+    settings,
+)
+from spendlab.app.web.pages.context import Page, PageContext
 
 
 def _pages() -> list[Page]:
-    from spendlab.app.web.pages import (
-        automate,
-        automate_callbacks,
-        data,
-        measure,
-        overview,
-        placeholders,
-        plan,
-        settings,
-    )
-
     return [
         Page("overview", "Overview", overview.layout, overview.register),
         Page("data", "Data", data.layout, data.register),
@@ -50,3 +28,5 @@ def _pages() -> list[Page]:
 
 
 PAGES: list[Page] = _pages()
+
+__all__ = ["PAGES", "Page", "PageContext"]

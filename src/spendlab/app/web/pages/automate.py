@@ -13,12 +13,12 @@ import dash_ag_grid as dag
 from dash import ALL, dcc, html
 
 from spendlab.app.store import Role
-from spendlab.app.web.pages import PageContext
 from spendlab.app.web.pages.automate_form import (
     DEFAULT_SPEC,
     editor_sections,
     spec_to_form,
 )
+from spendlab.app.web.pages.context import PageContext
 from spendlab.app.web.session import current_user
 from spendlab.automate import service as svc
 from spendlab.automate.rules.spec import Rule

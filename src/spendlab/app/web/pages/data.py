@@ -10,7 +10,7 @@ from typing import Any
 from dash import Input, Output, State, dcc, html, no_update
 
 from spendlab.app.store import Role
-from spendlab.app.web.pages import PageContext
+from spendlab.app.web.pages.context import PageContext
 from spendlab.app.web.session import current_user
 from spendlab.data.service import ingest_upload
 from spendlab.data.sources import get_source, source_names

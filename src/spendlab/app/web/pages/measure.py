@@ -8,7 +8,8 @@ from typing import Any
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
-from spendlab.app.web.pages import PageContext, measure_mmm
+from spendlab.app.web.pages import measure_mmm
+from spendlab.app.web.pages.context import PageContext
 from spendlab.app.web.session import current_user
 from spendlab.errors import SpendLabError
 from spendlab.measure.attribution import MODELS, compare_models, paths_and_spend, run_attribution

@@ -11,7 +11,7 @@ import dash_ag_grid as dag
 import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
-from spendlab.app.web.pages import PageContext
+from spendlab.app.web.pages.context import PageContext
 from spendlab.app.web.session import current_user
 from spendlab.core.dates import DateRange
 from spendlab.core.metrics import METRICS

@@ -7,7 +7,7 @@ from typing import Any
 
 from dash import html
 
-from spendlab.app.web.pages import Page, PageContext
+from spendlab.app.web.pages.context import Page, PageContext
 
 
 def _empty(title: str, what: str, steps: list[Any]) -> Any:

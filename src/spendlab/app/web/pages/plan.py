@@ -13,7 +13,7 @@ from typing import Any
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from spendlab.app.store import Role
-from spendlab.app.web.pages import PageContext
+from spendlab.app.web.pages.context import PageContext
 from spendlab.app.web.session import allowed, current_user
 from spendlab.errors import NotFittedError, SpendLabError
 from spendlab.plan import plots, service

@@ -12,7 +12,7 @@ from spendlab.app.auth import (
     revoke_api_key,
 )
 from spendlab.app.store import Role
-from spendlab.app.web.pages import PageContext
+from spendlab.app.web.pages.context import PageContext
 from spendlab.app.web.session import current_user
 from spendlab.errors import SpendLabError
 
