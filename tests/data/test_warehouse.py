@@ -1,6 +1,7 @@
 import subprocess
 import sys
 import textwrap
+import time
 
 import ibis
 import pandas as pd
@@ -10,7 +11,7 @@ from spendlab.data import warehouse as wmod
 from spendlab.data.ingest import ingest_frames
 from spendlab.data.schema import LOAD_ID, TABLES
 from spendlab.data.warehouse import SCHEMA_VERSION, Warehouse
-from spendlab.errors import ConfigError, WorkspaceError, WorkspaceNotFoundError
+from spendlab.errors import ConfigError, WorkspaceBusyError, WorkspaceError, WorkspaceNotFoundError
 
 
 def outcomes(values, start="2024-01-01"):
@@ -65,30 +66,46 @@ def test_newer_schema_version_is_refused(tmp_path, monkeypatch):
         Warehouse.open(tmp_path / "ws")
 
 
-def test_second_process_gets_a_clear_lock_error(tmp_path):
-    Warehouse.init(tmp_path / "ws").close()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-            import sys, time
-            from spendlab.data.warehouse import Warehouse
-            wh = Warehouse.open({str(tmp_path / "ws")!r})
-            print("open", flush=True)
-            sys.stdin.readline()
-        """),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+def _hold(path, seconds: float | None = None) -> subprocess.Popen:
+    """Another process holding the warehouse read-write until told (or for ``seconds``)."""
+    release = f"time.sleep({seconds})" if seconds is not None else "sys.stdin.readline()"
+    code = textwrap.dedent(f"""
+        import sys, time
+        from spendlab.data.warehouse import Warehouse
+        wh = Warehouse.open({str(path)!r})
+        print("open", flush=True)
+        {release}
+        wh.close()
+    """)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
+    assert proc.stdout.readline().strip() == "open"
+    return proc
+
+
+def test_second_process_waits_its_bound_then_gets_a_clear_error(tmp_path):
+    Warehouse.init(tmp_path / "ws").close()
+    holder = _hold(tmp_path / "ws")
     try:
-        assert holder.stdout.readline().strip() == "open"
-        with pytest.raises(WorkspaceError, match="in use by another process"):
-            Warehouse.open(tmp_path / "ws")
+        t0 = time.monotonic()
+        with pytest.raises(WorkspaceBusyError, match=rf"busy: process {holder.pid} .*0.5 s"):
+            Warehouse.open(tmp_path / "ws", wait=0.5)
+        assert time.monotonic() - t0 >= 0.5  # it waited before giving up
+        with pytest.raises(WorkspaceBusyError, match="SPENDLAB_LOCK_WAIT"):
+            Warehouse.open(tmp_path / "ws", read_only=True, wait=0)
     finally:
         holder.communicate("\n", timeout=30)
+
+
+def test_second_process_gets_its_turn_when_the_holder_finishes(tmp_path):
+    Warehouse.init(tmp_path / "ws").close()
+    holder = _hold(tmp_path / "ws", seconds=1.0)
+    try:
+        with Warehouse.open(tmp_path / "ws", wait=60) as wh:  # waits about a second
+            assert wh.table("ad_performance").count().execute() == 0
+    finally:
+        holder.communicate(timeout=30)
 
 
 def test_upsert_counts_added_replaced_unchanged(workspace):

@@ -28,6 +28,20 @@ from spendlab.core.metrics import ZeroPolicy, metric
 
 INF = float("inf")
 
+#: Decimals base sums are rounded to (see :func:`exact_sum`): a millionth of a currency unit.
+SUM_DECIMALS = 6
+
+
+def exact_sum(x: ir.NumericValue, where: ir.BooleanValue | None = None) -> ir.NumericValue:
+    """A sum of a column, the same on every run: a parallel warehouse adds floating values in
+    no fixed order, so the same rows can sum to values an ulp apart from run to run
+    (0.1 + 0.2 + 0.3 vs 0.3 + 0.2 + 0.1), and two interfaces asking for one number (the CLI's
+    and the REST API's current spend) could print 441.0203571428572 and 441.02035714285716.
+    Floating sums are rounded to :data:`SUM_DECIMALS` decimals; integer sums are exact and left
+    as they are."""
+    s = x.sum(where=where)
+    return s.round(SUM_DECIMALS) if x.type().is_floating() else s
+
 
 def ratio(num: ir.NumericValue, den: ir.NumericValue, policy: ZeroPolicy | str) -> ir.FloatingValue:
     """``num / den`` as a float64 expression, ``policy`` deciding the value where ``den`` is 0

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from spendlab.data.metrics import exact_sum
 from spendlab.data.spend import count_once
 from spendlab.errors import ConfigError, DataError
 from spendlab.plan import store
@@ -242,7 +243,7 @@ def current_spend(wh: Any, cs: CurveSet, days: int = 28) -> pd.DataFrame:
         t = ap.filter((ap.date >= start) & (ap.date <= last) & (ap.campaign_id != ""))
         t = t.filter(t.campaign_id.isin(sorted({c for m in members.values() for c in m})))
         t = count_once(t, "campaign")
-        pc = t.group_by("campaign_id").aggregate(spend=t.spend.sum()).to_pandas()
+        pc = t.group_by("campaign_id").aggregate(spend=exact_sum(t.spend)).to_pandas()
         scale = cs.period_days / ((last - start).days + 1)
         per_campaign = {
             str(k): float(v) * scale for k, v in zip(pc["campaign_id"], pc["spend"], strict=True)

@@ -42,6 +42,7 @@ from spendlab.automate.rules.spec import (
 from spendlab.core.hierarchy import Level
 from spendlab.core.metrics import ZeroPolicy
 from spendlab.data import metrics
+from spendlab.data.metrics import exact_sum
 
 INF = float("inf")
 
@@ -153,20 +154,6 @@ def base_value(t: ir.Table, base: str) -> ir.NumericValue:
     ok = (share > 0).fill_null(False)
     imps = t.impressions.cast("float64")
     return ibis.ifelse(ok, imps if base == "is_impressions" else imps / share, null)
-
-
-#: Decimals base sums are rounded to (see :func:`exact_sum`).
-SUM_DECIMALS = 6
-
-
-def exact_sum(x: ir.NumericValue, where: ir.BooleanValue | None = None) -> ir.NumericValue:
-    """A base sum rounded to :data:`SUM_DECIMALS` decimals. A parallel warehouse adds floating
-    values in no fixed order, so the same rows can sum to values an ulp apart from run to run
-    (0.1 + 0.2 + 0.3 vs 0.3 + 0.2 + 0.1); rounding makes re-runs for a date give the same sums,
-    hence the same matches on ties such as ``spend > 1.2 x previous spend`` with 35.28 vs
-    29.40 (integer sums are exact and left as they are)."""
-    s = x.sum(where=where)
-    return s.round(SUM_DECIMALS) if x.type().is_floating() else s
 
 
 #: Decimals daily values are fixed to before they are averaged (see :func:`exact_mean`).
