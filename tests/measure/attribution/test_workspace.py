@@ -39,3 +39,21 @@ def test_paths_and_spend_match_the_building_blocks(ws):
     )
     only_paths, none = paths_and_spend(ws, read_only=True, with_spend=False)
     assert none is None and only_paths.total_conversions > 0
+
+
+def test_paths_and_journeys_come_back_in_one_order_every_run(ws):
+    """A parallel warehouse returns groups in no fixed order; the paths (and so the channel
+    numbering and a seeded bootstrap over them) are ordered, the same on every run."""
+    from spendlab.measure.attribution import build_journeys
+
+    cfg = JourneyConfig(lookback_days=20.0, granularity="campaign")
+    with ws.warehouse(read_only=True) as wh:
+        runs = [build_paths(wh, cfg) for _ in range(3)]
+        journeys = [build_journeys(wh, cfg) for _ in range(2)]
+    paths = runs[0].to_frame()["path"].tolist()
+    assert paths == sorted(paths) and len(paths) > 5
+    for other in runs[1:]:
+        assert other.channels == runs[0].channels
+        pd.testing.assert_frame_equal(other.to_frame(), runs[0].to_frame())
+    assert journeys[0].channels == journeys[1].channels
+    pd.testing.assert_frame_equal(journeys[0].to_frame(), journeys[1].to_frame())

@@ -180,7 +180,9 @@ def path_counts_expr(source: object, config: JourneyConfig = JourneyConfig()) ->
 
 def build_paths(source: object, config: JourneyConfig = JourneyConfig()) -> PathCounts:
     """Aggregate journeys in the warehouse and return :class:`PathCounts`."""
-    frame = path_counts_expr(source, config).to_pandas()
+    # ordered, so the channel numbering, the path order and a seeded bootstrap over them are
+    # the same on every run (a parallel warehouse returns groups in no fixed order)
+    frame = path_counts_expr(source, config).order_by("path").to_pandas()
     return from_frame(frame, source="journeys", max_length=10**9)
 
 
@@ -194,6 +196,8 @@ def build_journeys(source: object, config: JourneyConfig = JourneyConfig()) -> P
     import pyarrow.compute as pc
 
     jt = journey_table(source, config, with_touches=True)
+    # ordered by journey: the same journeys, channel numbers and bootstrap draws on every run
+    jt = jt.order_by("journey")
     t = jt.select("steps", "ages", "conversions", "nulls", "value").to_pyarrow()
     if t.num_rows == 0:
         raise DataError("no journeys: the workspace has no touchpoints in the lookback window")
