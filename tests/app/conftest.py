@@ -116,6 +116,7 @@ def make_settings(**kw) -> Settings:
 @pytest.fixture
 def app_factory(tmp_path: Path, demo_ws: Path):
     """Build a server app on a fresh SQLite store with three users and the demo workspace."""
+    from spendlab.app.access import grant
     from spendlab.app.api import create_app
     from spendlab.app.auth import create_user
 
@@ -126,7 +127,9 @@ def app_factory(tmp_path: Path, demo_ws: Path):
         app = create_app(make_settings(**settings_kw), st, web=web)
         for user, role in (("ada", "admin"), ("ana", "analyst"), ("vic", "viewer")):
             create_user(st, user, PASSWORD, role)
-        app.state.spendlab.workspaces.register("demo", demo_ws)
+        row = app.state.spendlab.workspaces.register("demo", demo_ws)
+        for user, role in (("ana", "analyst"), ("vic", "viewer")):
+            grant(st, user, row, role, by="test")
         made.append(app)
         return app
 

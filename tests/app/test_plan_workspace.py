@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from spendlab.app.access import grant
 from spendlab.app.api import create_app
 from spendlab.app.auth import create_user
 from spendlab.cli.main import app as cli
@@ -87,9 +88,10 @@ def _server(tmp_path: Path, ws_path: Path, name: str = "demo"):
     SPENDLAB_HOME, another database than the workspace's."""
     app = create_app(make_settings(home=tmp_path / f"home-{name}"), web=False)
     state = app.state.spendlab
+    row = state.workspaces.register(name, ws_path)
     for user, role in (("ana", "analyst"), ("vic", "viewer")):
         create_user(state.store, user, PASSWORD, role)
-    state.workspaces.register(name, ws_path)
+        grant(state.store, user, row, role, by="test")
     return app
 
 
@@ -187,7 +189,9 @@ def test_get_scenario_alias_across_workspaces(cli_planned, tmp_path, demo_templa
     other = tmp_path / "other"
     shutil.copytree(demo_template, other)
     app = _server(tmp_path, path)
-    app.state.spendlab.workspaces.register("other", other)
+    row = app.state.spendlab.workspaces.register("other", other)
+    for user, role in (("ana", "analyst"), ("vic", "viewer")):
+        grant(app.state.spendlab.store, user, row, role, by="test")
     with TestClient(app) as c:
         ana = login(c, "ana")
         assert c.get(f"/api/get_scenario/{sc['id']}", headers=ana).json()["name"] == "cli shift"

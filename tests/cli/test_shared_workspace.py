@@ -62,7 +62,7 @@ def server(tmp_path):
         "SPENDLAB_LOGIN_ATTEMPTS_PER_MINUTE": "3",
     }
     added = _cli(env, "user", "add", "ana", "--role", "analyst", "--password-stdin",
-                 stdin=PASSWORD + "\n")  # fmt: skip
+                 "--workspace", str(ws.path), stdin=PASSWORD + "\n")  # fmt: skip
     assert added.returncode == 0, added.stderr
     port = _free_port()
     proc = subprocess.Popen(

@@ -17,6 +17,7 @@ import duckdb
 import pytest
 from playwright.sync_api import expect
 
+from spendlab.app.access import grant
 from spendlab.app.api import create_app
 from spendlab.app.auth import create_user
 from spendlab.app.store import open_store
@@ -83,7 +84,8 @@ def site(tmp_path_factory):
     app = create_app(Settings(secret_key="e" * 40, scheduler=False), store)
     create_user(store, "ada", PASSWORD, "admin")
     create_user(store, "vic", PASSWORD, "viewer")
-    app.state.spendlab.workspaces.register("e2e", ws)
+    _row = app.state.spendlab.workspaces.register("e2e", ws)
+    grant(store, "vic", _row, "viewer", by="test")
     # the simulator's true channel curves, as `spendlab demo` registers them (the Plan page)
     from spendlab.plan.curvesets import save_curve_set, truth_frames
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
+from spendlab.app.access import grant
 from spendlab.app.api import create_app
 from spendlab.app.auth import create_user
 from spendlab.app.store import open_store
@@ -33,7 +34,8 @@ def _serve(root: Path, ws_name: str, ws: Path):
     app = create_app(Settings(secret_key="m" * 40), store)
     create_user(store, "ada", PASSWORD, "admin")
     create_user(store, "vic", PASSWORD, "viewer")
-    app.state.spendlab.workspaces.register(ws_name, ws)
+    _row = app.state.spendlab.workspaces.register(ws_name, ws)
+    grant(store, "vic", _row, "viewer", by="test")
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -55,21 +55,112 @@ def user_add(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
+    workspace: WorkspacesOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a user (the password is asked for, never passed as an argument)."""
+    """Add a user (the password is asked for, never passed as an argument). A viewer or analyst
+    opens only the workspaces granted with --workspace (or later with `spendlab user grant`)."""
     from spendlab.app.auth import create_user
 
     def body() -> dict[str, Any]:
         with _store(store) as st:
-            return create_user(st, username, _password(password_stdin), role).to_dict()
+            user = create_user(st, username, _password(password_stdin), role).to_dict()
+            if workspace and user["role"] != "admin":
+                user["workspaces"] = _grant_all(st, username, workspace, None)
+            return user
 
     result = run(body, as_json=as_json)
     if as_json:
         emit_json(result)
     else:
         out.print(f"Added user [bold]{result['username']}[/] ({result['role']}).")
+
+
+WorkspacesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder (registered now if new) or registered name; repeatable.",
+    ),
+]
+
+
+def _grant_all(st: Any, username: str, workspaces: list[str], role: str | None) -> list[dict]:
+    """Grant ``username`` ``role`` (default: the user's own role) in each workspace."""
+    from sqlalchemy import select
+
+    from spendlab.app import access
+    from spendlab.app.registry import Workspaces
+    from spendlab.app.store import User
+    from spendlab.config import WORKSPACE_FILE, WorkspaceConfig
+    from spendlab.workspace import workspaces_root
+
+    with st.session() as s:
+        user = s.scalar(select(User).where(User.username == username))
+        own = user.role if user is not None else None
+    registry = Workspaces(st, workspaces_root())
+    out = []
+    for ref in workspaces:
+        folder = Path(ref).expanduser()
+        if (folder / WORKSPACE_FILE).exists():
+            row = registry.ensure(WorkspaceConfig.load(folder).name, folder)
+        else:
+            row = registry.get(ref)
+        out.append(access.grant(st, username, row, role or own or "viewer", by="cli"))
+    return out
+
+
+@user_app.command("grant")
+def user_grant(
+    username: str,
+    workspace: WorkspacesOpt = None,
+    role: Annotated[
+        str | None, typer.Option(help="viewer or analyst (default: the user's own role).")
+    ] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Let a user open workspaces (admins open every workspace without a grant)."""
+    if not workspace:
+        raise typer.BadParameter("give at least one --workspace")
+
+    def body() -> list[dict[str, Any]]:
+        with _store(store) as st:
+            return _grant_all(st, username, workspace, role)
+
+    result = run(body, as_json=as_json)
+    if as_json:
+        emit_json(result)
+        return
+    for g in result:
+        out.print(f"{g['username']} is {g['role']} in {g['workspace']}.")
+
+
+@user_app.command("revoke")
+def user_revoke(
+    username: str,
+    workspace: Annotated[str, typer.Option("--workspace", "-w", help="Registered name.")],
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Take a user's access to a workspace away."""
+    from spendlab.app import access
+    from spendlab.app.registry import Workspaces
+
+    def body() -> dict[str, Any]:
+        with _store(store) as st:
+            row = Workspaces(st).get(workspace)
+            revoked = access.revoke(st, username, row)
+            return {"username": username, "workspace": row.name, "revoked": revoked}
+
+    result = run(body, as_json=as_json)
+    if as_json:
+        emit_json(result)
+    else:
+        verb = "no longer opens" if result["revoked"] else "had no grant in"
+        out.print(f"{username} {verb} {result['workspace']}.")
 
 
 @user_app.command("list")

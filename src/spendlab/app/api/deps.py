@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from spendlab.app.access import workspace_principal
 from spendlab.app.api.state import AppState
 from spendlab.app.auth import AuthError, Principal, check_api_key
 from spendlab.app.store import Role
@@ -44,7 +45,11 @@ def current_principal(
     creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
     key: Annotated[str | None, Security(api_key_header)] = None,
 ) -> Principal:
-    return principal_from(state, request, creds.credentials if creds else None, key)
+    """The caller; on a ``/workspaces/{workspace}/...`` route, with its role in that workspace
+    (a workspace it may not reach answers 404: :mod:`spendlab.app.access`)."""
+    p = principal_from(state, request, creds.credentials if creds else None, key)
+    ref = request.path_params.get("workspace")
+    return p if ref is None else workspace_principal(state, p, ref)
 
 
 def require(role: Role) -> Callable[..., Principal]:

@@ -12,6 +12,7 @@ from spendlab.app.store.models import (
     RevokedToken,
     Role,
     User,
+    WorkspaceGrant,
 )
 from spendlab.store import Store, open_store, upgrade
 
@@ -24,6 +25,7 @@ __all__ = [
     "Role",
     "Store",
     "User",
+    "WorkspaceGrant",
     "open_store",
     "upgrade",
 ]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -132,6 +132,23 @@ class RegisteredWorkspace(Base):
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "path": self.path}
+
+
+class WorkspaceGrant(Base):
+    """A user's role in one workspace. Admins reach every workspace; every other user reaches
+    only the workspaces granted to them, with the role granted there."""
+
+    __tablename__ = "workspace_grants"
+    __table_args__ = (UniqueConstraint("user_id", "workspace_id", name="uq_grant_user_workspace"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    granted_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Job(Base):

@@ -15,7 +15,12 @@ from dash import Input, Output, State, dcc, html
 from spendlab.app.api.state import AppState
 from spendlab.app.auth import AuthError
 from spendlab.app.web.pages import PAGES, PageContext
-from spendlab.app.web.session import current_user
+from spendlab.app.web.session import (
+    current_user,
+    guard_workspace,
+    session_user,
+    visible_workspaces,
+)
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -59,8 +64,8 @@ def create_dash(state: AppState) -> dash.Dash:
         State("ws-select", "value"),
     )
     def _shell(_path: str, current: Any):
-        user = current_user(state)
-        options = [{"label": w.name, "value": w.id} for w in state.workspaces.list()]
+        user = session_user(state)
+        options = [{"label": w.name, "value": w.id} for w in visible_workspaces(state)]
         ids = [o["value"] for o in options]
         value = current if current in ids else (ids[0] if ids else None)
         return options, value, f"{user.username} ({user.role.value})"
@@ -95,6 +100,8 @@ def create_dash(state: AppState) -> dash.Dash:
 
     for p in PAGES:
         p.register(app, state)
+
+    app.server.before_request(lambda: guard_workspace(state))
 
     @app.server.errorhandler(AuthError)
     def _denied(e: AuthError) -> tuple[dict[str, Any], int]:

@@ -11,10 +11,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from pydantic import BaseModel, Field
 
+from spendlab.app import access
 from spendlab.app.api.deps import Analyst, StateDep, Viewer
 from spendlab.app.api.routes import plan as plan_routes
 from spendlab.app.api.routes.datasets import upload
 from spendlab.app.api.routes.plan import ScenarioBody
+from spendlab.app.store import Role
 from spendlab.errors import WorkspaceNotFoundError
 from spendlab.plan import service
 
@@ -42,7 +44,7 @@ class PredictIn(BaseModel):
 
 @router.post("/upload_data", summary="Upload a file (alias of POST /api/v1/.../datasets)")
 def upload_data(
-    _: Analyst,
+    who: Analyst,
     state: StateDep,
     workspace: Annotated[str, Form(min_length=1, max_length=100)],
     file: Annotated[UploadFile, File()],
@@ -51,6 +53,7 @@ def upload_data(
     dry_run: Annotated[bool, Form()] = False,
     on_error: Annotated[Literal["abort", "skip"], Form()] = "abort",
 ) -> dict[str, Any]:
+    access.open_for(state, who, workspace, Role.ANALYST)
     return upload(state, workspace, file, source, options, dry_run, on_error)
 
 
@@ -60,13 +63,14 @@ def upload_data(
 def create_scenario(body: ScenarioIn, who: Analyst, state: StateDep) -> dict[str, Any]:
     """Operations (scale / shift / set) or an allocation, on the workspace's active curve set,
     from its current spend (last 28 days); optional ``budget`` rescales the result."""
+    access.open_for(state, who, body.workspace, Role.ANALYST)
     return plan_routes.create(state, body.workspace, body, who.username)
 
 
 @router.get("/get_scenario/{scenario_id}", summary="A saved scenario")
 def get_scenario(
     scenario_id: Annotated[int, Path(ge=1, le=2**62)],
-    _: Viewer,
+    p: Viewer,
     state: StateDep,
     workspace: Annotated[
         str | None,
@@ -80,13 +84,16 @@ def get_scenario(
     """Scenario ids are numbered per workspace store: without ``workspace`` every registered
     workspace is searched, and an id two of them have is refused (name the workspace)."""
     if workspace is not None:
-        return service.get_scenario(state.workspaces.handle(workspace), scenario_id)
-    return service.find_scenario(_handles(state), scenario_id)
+        return service.get_scenario(access.open_for(state, p, workspace), scenario_id)
+    return service.find_scenario(_handles(state, p), scenario_id)
 
 
-def _handles(state: Any) -> Iterator[Any]:
-    """A handle on each registered workspace whose folder is still there."""
+def _handles(state: Any, p: Any) -> Iterator[Any]:
+    """A handle on each registered workspace the caller can open whose folder is still there."""
+    ids = access.granted_ids(state.store, p)
     for row in state.workspaces.list():
+        if ids is not None and row.id not in ids:
+            continue
         try:
             yield state.workspaces.handle(row.id)
         except WorkspaceNotFoundError:
@@ -94,19 +101,19 @@ def _handles(state: Any) -> Iterator[Any]:
 
 
 @router.post("/predict_roi", summary="Predicted iROAS and outcome of a spend plan")
-def predict_roi(body: PredictIn, _: Viewer, state: StateDep) -> dict[str, Any]:
+def predict_roi(body: PredictIn, p: Viewer, state: StateDep) -> dict[str, Any]:
     """Per channel response, iROAS and mROAS with 90% intervals at the planned spend per period,
     and the expected outcome of a period once the plan's carry-over has built up, from a fitted
     marketing-mix model of the workspace (409 ``not_configured`` when there is none)."""
-    ws = state.workspaces.handle(body.workspace)
+    ws = access.open_for(state, p, body.workspace)
     return {"workspace": body.workspace, **service.predict_roi(ws, body.spend, body.run_id)}
 
 
 @router.get("/get_recommendations", summary="Budget and rule recommendations")
 def get_recommendations(
-    _: Viewer, state: StateDep, workspace: Annotated[str, Query(min_length=1, max_length=100)]
+    p: Viewer, state: StateDep, workspace: Annotated[str, Query(min_length=1, max_length=100)]
 ) -> dict[str, Any]:
     """The optimizer's allocation of the current total budget on the active curve set (expected
     uplift with its interval, KKT gap, binding constraints in words) and the rule actions
     awaiting approval."""
-    return service.recommend(state.workspaces.handle(workspace))
+    return service.recommend(access.open_for(state, p, workspace))
