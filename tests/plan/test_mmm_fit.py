@@ -10,6 +10,7 @@ import pytest
 
 from spendlab.errors import ConfigError
 from spendlab.measure.mmm import service
+from spendlab.plan import service as plan_service
 from spendlab.plan.curvesets import list_curve_sets, load_curve_set, save_curve_set, truth_frames
 from spendlab.plan.mmm_fit import fit_workspace, publish_curves, queue_fit
 from spendlab.plan.service import activate_curve_set
@@ -70,6 +71,7 @@ def test_a_fit_that_fails_its_gate_is_stored_not_activated_and_says_why(ws):
     ]
     assert "previously active curve set stays in use" in got["advice"]
     assert load_curve_set(ws.store.engine, ws.id).id == truth.id  # the truth stays active
+    assert plan_service.context(ws).cs.id == truth.id  # what recommendations and the Plan use
     stored = load_curve_set(ws.store.engine, ws.id, got["curve_set"]["id"])
     assert stored.meta["gate"] == {"passed": False, "failed": got["gate"]["failed"]}
     assert not stored.active and "activation" not in stored.meta
