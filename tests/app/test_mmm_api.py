@@ -157,7 +157,12 @@ def test_fit_job_runs_in_the_background_and_is_indexed(mmm):
     assert job["kind"] == "mmm_fit" and job["progress"] == 1.0
     assert job["result"]["run_id"] == started["run_id"]
     assert job["result"]["curve_set"]["name"] == f"MMM run {started['run_id']}"
+    # a fast fit fails its gate: its curves are stored, not active, and the job says why
+    assert job["result"]["activated"] is False and job["result"]["curve_set"]["active"] is False
+    assert job["result"]["gate"]["failed"][0] == "inference = laplace (bound nuts)"
+    assert "--activate" in job["result"]["advice"]
     new = c.get(f"{BASE}/runs/{started['run_id']}", headers=h).json()
+    assert new["summary"]["gate"] == job["result"]["gate"]  # the run detail says the same
     assert new["status"] == "succeeded" and new["created_by"] == "ana"
     assert new["data_hash"] == run["data_hash"]  # the same input frame as the CLI built
     for ch, x in payload["channels"].items():  # same data, config and seed: same answer
@@ -216,6 +221,7 @@ def test_the_same_fit_through_the_cli_and_rest_stores_identical_records(
     state = server.state.spendlab
     state.workspaces.register("same", folder)
     body = {"fast": True, "draws": 100, "yearly_order": 0, "controls": list(CONTROLS)}
+    body["activate"] = True  # as FIT_ARGS' --activate: a fast fit fails its gate
     with TestClient(server) as c:
         r = c.post("/api/v1/workspaces/same/mmm/fits", json=body, headers=login(c, "ana"))
         assert r.status_code == 202, r.text
@@ -233,6 +239,11 @@ def test_the_same_fit_through_the_cli_and_rest_stores_identical_records(
     assert json.loads(cli_row["config"])["fast"] is True
     cli_sum, rest_sum = json.loads(cli_row["summary"]), json.loads(rest_row["summary"])
     assert cli_sum.pop("fit_seconds") > 0 and rest_sum.pop("fit_seconds") > 0
+    gates = cli_sum.pop("gate"), rest_sum.pop("gate")  # who forced it and which set: bookkeeping
+    assert [g["by"] for g in gates] == ["", "ana"] and all(g["forced"] for g in gates)
+    assert [{k: v for k, v in g.items() if k not in ("by", "curve_set_id")} for g in gates][0] == {
+        k: v for k, v in gates[1].items() if k not in ("by", "curve_set_id")
+    }
     assert cli_sum == rest_sum  # per channel iROAS / mROAS, health, input: identical
     assert set(cli_sum["channels"]) == {"google_ads", "meta", "microsoft"}
     # the curve sets: the REST one (newer) is active; both hold the same curves and members

@@ -224,7 +224,7 @@ def test_upgrade_keeps_old_rows_under_the_empty_workspace(store_url):
         with st.engine.connect() as conn:
             assert conn.execute(sa.select(sa.func.count()).select_from(
                 rstore.rule_versions)).scalar() == 1  # fmt: skip
-        assert head_revision() == "0007_workspace_ids"
+        assert head_revision() == "0008_curve_set_inactive"
     finally:
         st.close()
 

@@ -90,6 +90,8 @@ def test_workspace_fit_is_saved_indexed_and_reported_by_run_id(tmp_path, tmp_pat
     assert payload["input"]["frequency"] == "daily" and payload["input"]["periods"] == 70
     assert set(payload["channels"]) == {"google_ads", "meta", "microsoft"}
     assert Path(payload["run"]) == ws.resolve() / "mmm" / "runs" / payload["run_id"]
+    # a fast fit fails its gate; the shared fit passed --activate, which is recorded
+    assert payload["gate"]["passed"] is False and payload["activated"] and payload["forced"]
     runner = CliRunner()
     res = runner.invoke(app, ["mmm", "runs", "--workspace", str(ws), "--json"])
     assert res.exit_code == 0, res.output
@@ -113,3 +115,33 @@ def test_workspace_fit_with_bad_kpi_says_which_exist(tmp_path_factory):
                                    "--fast", "--json"])  # fmt: skip
     assert res.exit_code == 5
     assert "KPI 'profit' is not in the outcomes table" in json.loads(res.stdout)["error"]["message"]
+
+
+def test_workspace_fit_that_fails_the_gate_says_why_and_keeps_the_active_set(
+    tmp_path, tmp_path_factory
+):
+    """Without --activate a fit that fails its gate is stored, not activated; the output lists
+    the failed checks and what to do; `plan curves activate ID` refuses it without --force."""
+    from shared_run import FIT_ARGS, copy_workspace, fitted_workspace
+
+    src, payload = fitted_workspace(tmp_path_factory)
+    ws = copy_workspace(src, tmp_path / "ws", with_store=True)
+    args = [a for a in FIT_ARGS if a != "--activate"]
+    runner = CliRunner()
+    res = runner.invoke(app, ["mmm", "fit", "--workspace", str(ws), *args])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.stdout.split())
+    assert "Gate: FAIL" in text and "FAIL inference = laplace (bound nuts)" in text
+    assert "stored, NOT activated" in text and "--activate" in text
+    res = runner.invoke(app, ["plan", "curves", "list", "--workspace", str(ws), "--json"])
+    sets = json.loads(res.stdout)
+    assert [s["active"] for s in sets] == [False, True]  # the earlier (forced) set stays active
+    assert sets[1]["id"] == payload["curve_set"]["id"]
+    new = str(sets[0]["id"])
+    res = runner.invoke(app, ["plan", "curves", "activate", new, "--workspace", str(ws), "--json"])
+    assert res.exit_code != 0 and "failed its model gate" in res.stdout
+    res = runner.invoke(
+        app, ["plan", "curves", "activate", new, "--force", "--workspace", str(ws), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["active"] is True

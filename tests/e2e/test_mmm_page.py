@@ -95,6 +95,11 @@ def test_measure_page_shows_the_fitted_run(page, mmm_site, shot):
         expect(health).to_contain_text(row["check"])
     expect(health).to_contain_text("REVIEW")  # fast mode: no R-hat, says what to do
     expect(health).to_contain_text("refit without --fast")
+    # the gate, beside the health card: the shared fast fit failed it and was forced active
+    verdict = page.locator("#mmm-gate-verdict")
+    expect(verdict).to_contain_text("FAIL, activated anyway (forced, recorded)")
+    expect(page.locator("#mmm-gate")).to_contain_text("inference")
+    expect(page.locator("#mmm-gate")).to_contain_text("refit without --fast")
     for fig in ("fitted", "iroas", "waterfall", "area", "curves", "adstock"):
         expect(page.locator(f"#mmm-fig-{fig} .main-svg").first).to_be_visible()
     expect(page.locator("#mmm-fig-iroas")).to_contain_text("break-even")

@@ -153,3 +153,23 @@ def test_simulator_truth_gives_exact_campaign_curves_and_fitted_channels() -> No
     assert set(ch["id"]) == set(truth["media_channels"])
     assert max(ch_meta["fit_max_error"].values()) < 0.05
     assert sum(len(v) for v in ch_meta["members"].values()) == len(truth["campaigns"])
+
+
+def test_a_set_stored_without_activating_leaves_the_active_one(engine) -> None:
+    """``activate=False`` (an MMM fit that failed its gate): stored, listed, not active."""
+    with pytest.raises(NotFoundError, match="no curve set yet"):
+        load_curve_set(engine, "/ws")
+    held = save_curve_set(engine, "/ws", "held", MMM_LIKE, "week", "mmm", activate=False)
+    assert not held.active
+    with pytest.raises(NotFoundError, match="has curve sets but none is active"):
+        load_curve_set(engine, "/ws")
+    a = save_curve_set(engine, "/ws", "a", MMM_LIKE, "week", "manual")
+    later = save_curve_set(engine, "/ws", "later", MMM_LIKE, "week", "mmm", activate=False)
+    assert load_curve_set(engine, "/ws").id == a.id
+    assert [(r["name"], r["active"]) for r in list_curve_sets(engine, "/ws")] == [
+        ("later", False),
+        ("a", True),
+        ("held", False),
+    ]
+    assert activate_curve_set(engine, "/ws", later.id).active  # no gate in its meta: allowed
+    assert load_curve_set(engine, "/ws").id == later.id

@@ -84,14 +84,24 @@ def fit(
     frequency: Annotated[
         str, typer.Option("--frequency", help="Workspace: auto, daily or weekly.")
     ] = "auto",
+    activate: Annotated[
+        bool,
+        typer.Option(
+            "--activate",
+            help="Workspace: make the curves the active set even when the model fails its gate "
+            "(recorded in the run and the curve set).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit the Bayesian MMM; print per channel iROAS / mROAS with 90% intervals.
 
     With --workspace and no --table the data come from the workspace's ad_performance,
     outcomes and controls, and its response curves become the workspace's active curve set for
-    planning; a workspace fit is saved in WORKSPACE/mmm/runs/ and indexed in the workspace's
-    store (see `spendlab mmm runs`)."""
+    planning when the model passes its gate (convergence, holdout error, plausible iROAS and
+    curve shapes; a fast fit never does): otherwise they are stored, not activated, and the
+    output says why (--activate forces it). A workspace fit is saved in WORKSPACE/mmm/runs/
+    and indexed in the workspace's store (see `spendlab mmm runs`)."""
 
     def body() -> dict[str, Any]:
         opts = {"chains": chains, "draws": draws, "warmup": warmup, "fast": fast,
@@ -124,7 +134,7 @@ def fit(
             inputs |= {"channels": channel or None, "controls": control}
             plan = service.prepare_fit(ws, **inputs, **opts)
         with status("Fitting the MMM", quiet=as_json):
-            return fit_plan(ws, plan, run_dir=out_dir, progress_bar=True)
+            return fit_plan(ws, plan, run_dir=out_dir, progress_bar=True, activate=activate)
 
     payload = run(body, as_json=as_json)
     if as_json:
@@ -145,9 +155,31 @@ def fit(
     if payload.get("curve_set_error"):
         out.print(f"  warning: the curves were not published for planning: "
                   f"{payload['curve_set_error']}")  # fmt: skip
+    _print_gate(payload)
     if "run" in payload:
         rid = f" (run {payload['run_id']})" if "run_id" in payload else ""
         out.print(f"Saved run to {payload['run']}{rid}")
+
+
+def _print_gate(payload: dict[str, Any]) -> None:
+    """The gate's verdict and what happened to the curves (workspace fits)."""
+    gate, cs = payload.get("gate"), payload.get("curve_set")
+    if not gate or not cs:
+        return
+    if gate["passed"]:
+        out.print(f"Gate: PASS; curve set {cs['id']} ({cs['name']}) is now active for planning")
+        return
+    out.print("Gate: FAIL")
+    for c in gate["checks"]:
+        if c["status"] == "FAIL":
+            where = f"[{c['channel']}]" if c.get("channel") else ""
+            value = c["value"]
+            shown = f"{value:.4g}" if isinstance(value, float) else value
+            out.print(f"  FAIL {c['check']}{where} = {shown} (bound {c['bound']}): {c['advice']}")
+    if payload.get("activated"):
+        out.print(f"Curve set {cs['id']} activated anyway (--activate; recorded)")
+    else:
+        out.print(f"Curve set {cs['id']} stored, NOT activated: {payload.get('advice', '')}")
 
 
 @mmm_app.command("runs")

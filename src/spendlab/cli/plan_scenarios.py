@@ -80,14 +80,19 @@ def curves_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> Non
 def curves_activate(
     ref: Annotated[str, typer.Argument(help="Curve set id or name (see `plan curves list`).")],
     workspace: WorkspaceOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Activate an MMM curve set that failed its gate (recorded)."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Make a stored curve set the active one (scenarios and the optimizer use it)."""
+    """Make a stored curve set the active one (scenarios and the optimizer use it). An MMM
+    curve set whose model failed its gate is refused unless --force."""
 
     def body() -> dict[str, Any]:
         from spendlab.plan.service import activate_curve_set
 
-        return activate_curve_set(_open(workspace), ref)
+        return activate_curve_set(_open(workspace), ref, force=force)
 
     result = run(body, as_json=as_json)
     if as_json:

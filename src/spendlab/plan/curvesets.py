@@ -164,9 +164,12 @@ def save_curve_set(
     period: str = "day",
     source: str = "manual",
     meta: Mapping[str, Any] | None = None,
+    *,
+    activate: bool = True,
 ) -> CurveSet:
     """Store a curve set for ``workspace`` (the workspace's id, ``ws.id``; ``engine`` its store's,
-    ``ws.store.engine``) and make it the active one. ``frame`` is the tidy curve frame (the MMM's
+    ``ws.store.engine``) and make it the active one (``activate=False``: store it only, the
+    active set stays). ``frame`` is the tidy curve frame (the MMM's
     ``response_curve_params()``: ``channel``, optional ``draw``, ``type``, ``beta``, ``half``,
     ``s``, ``lam``, ``scale``)."""
     name = (name or "").strip()
@@ -199,6 +202,7 @@ def save_curve_set(
             "curves": _records(df),
             "meta": meta,
         },
+        activate=activate,
     )
     return _from_row(row)
 
@@ -214,8 +218,26 @@ def list_curve_sets(engine: Engine, workspace: str) -> list[dict[str, Any]]:
     return store.list_curve_set_rows(engine, workspace)
 
 
-def activate_curve_set(engine: Engine, workspace: str, ref: int | str) -> CurveSet:
-    return _from_row(store.activate_curve_set(engine, workspace, ref))
+def activate_curve_set(
+    engine: Engine, workspace: str, ref: int | str, *, force: bool = False, user: str = ""
+) -> CurveSet:
+    """Make a stored curve set the active one. An MMM set whose fit failed its gate
+    (``meta['gate']['passed']`` false, :mod:`spendlab.measure.mmm.gate`) is refused unless
+    ``force``; a forced activation is recorded in its meta (``activation``: forced, by, at)."""
+    row = store.get_curve_set_row(engine, workspace, ref)
+    gate = row["meta"].get("gate") or {}
+    failed = gate.get("passed") is False
+    if failed and not force:
+        raise ConfigError(
+            f"curve set {row['id']} ({row['name']}) failed its model gate: "
+            f"{'; '.join(gate.get('failed') or []) or 'see the run'}; it is not activated. Refit "
+            "(see `spendlab mmm show RUN`), or force it with `spendlab plan curves activate "
+            f"{row['id']} --force` (recorded)"
+        )
+    update = None
+    if failed:
+        update = {"activation": {"forced": True, "by": user, "at": store.now().isoformat()}}
+    return _from_row(store.activate_curve_set(engine, workspace, row["id"], update))
 
 
 # --- current spend from the warehouse -------------------------------------------------------------
@@ -362,12 +384,19 @@ def save_mmm_curves(
     frequency: str,
     members: Mapping[str, Sequence[str]] | None = None,
     max_draws: int = 200,
+    *,
+    gate: Mapping[str, Any] | None = None,
+    activate: bool = True,
+    forced_by: str | None = None,
 ) -> CurveSet:
     """Publish a fitted MMM's response curves (``model.response_curve_params()``, thinned to at
-    most ``max_draws`` posterior draws so the optimizer stays fast) as the workspace's active
-    curve set "MMM run <id>": the one way planning consumes fitted curves. ``frequency`` is the
-    model's period (``daily`` / ``weekly``); ``members`` maps each channel to its campaign ids
-    (for the current spend read from the warehouse)."""
+    most ``max_draws`` posterior draws so the optimizer stays fast) as curve set "MMM run <id>":
+    the one way planning consumes fitted curves. ``frequency`` is the model's period (``daily``
+    / ``weekly``); ``members`` maps each channel to its campaign ids (for the current spend read
+    from the warehouse). ``gate`` (``GateResult.to_dict()``) is kept in the meta as ``gate``
+    ``{passed, failed}``; ``activate=False`` stores the set without activating it;
+    ``forced_by`` (a user, ``""`` for anonymous) records a forced activation of a gate-failing
+    fit in ``meta['activation']``."""
     frame = model.response_curve_params()
     draws = np.unique(frame["draw"].to_numpy()) if "draw" in frame.columns else np.array([])
     if draws.size > max_draws:
@@ -378,5 +407,11 @@ def save_mmm_curves(
     meta: dict[str, Any] = {"run_id": run_id, "draws": int(min(draws.size, max_draws))}
     if members:
         meta["members"] = {k: list(v) for k, v in members.items() if k in channels}
+    if gate is not None:
+        meta["gate"] = {"passed": bool(gate["passed"]), "failed": list(gate.get("failed") or [])}
+    if forced_by is not None and activate:
+        meta["activation"] = {"forced": True, "by": forced_by, "at": store.now().isoformat()}
     period = "week" if frequency.startswith("week") else "day"
-    return save_curve_set(engine, workspace, f"MMM run {run_id}", frame, period, "mmm", meta)
+    return save_curve_set(
+        engine, workspace, f"MMM run {run_id}", frame, period, "mmm", meta, activate=activate
+    )

@@ -1,5 +1,7 @@
 """Fit a marketing-mix model on a workspace, record the run and publish its response curves as
-the workspace's active curve set: the one "fit and publish" use case. ``spendlab mmm fit``
+the workspace's active curve set when the model passes its gate (:mod:`spendlab.measure.mmm.
+gate`; a failing fit is stored, not activated, unless forced): the one "fit and publish" use
+case. ``spendlab mmm fit``
 (:func:`fit_workspace`), ``POST /api/v1/workspaces/{ws}/mmm/fits`` and the dashboard's Fit
 button (:func:`queue_fit`, a background job) all end in :func:`run_fit`.
 
@@ -22,7 +24,9 @@ Error policy (one, for every interface):
   non-zero, a job fails with the same reason;
 - a failed publish (a :class:`~spendlab.errors.SpendLabError` while saving the curve set) leaves
   the run ``succeeded`` (the model is fine; planning keeps its previous active curve set): the
-  result says ``curve_set: None`` and ``curve_set_error``: why. Other exceptions (bugs) raise.
+  result says ``curve_set: None`` and ``curve_set_error``: why. Other exceptions (bugs) raise;
+- a fit that fails its gate is not an error: the run ``succeeded``, its curve set is stored
+  but not active, and the result says ``activated: false``, the ``gate`` checks and ``advice``.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spendlab.errors import SpendLabError
+from spendlab.errors import NotFoundError, SpendLabError
 from spendlab.measure.mmm import service, store
 
 if TYPE_CHECKING:
@@ -46,19 +50,65 @@ Work = Callable[["Progress"], dict[str, Any]]
 Submit = Callable[..., str]
 
 
-def publish_curves(ws: Workspace, plan: FitPlan, run_id: str, model: MMM) -> dict[str, Any]:
-    """The run's response curves become the workspace's active curve set (``plan optimize``,
-    scenarios and the Plan page use it). ``{"curve_set": {id, name, period}}``, or
-    ``{"curve_set": None, "curve_set_error": why}`` when it cannot be saved."""
+def publish_curves(
+    ws: Workspace,
+    plan: FitPlan,
+    run_id: str,
+    model: MMM,
+    *,
+    activate: bool = False,
+    user: str = "",
+    summary: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate the model's gate (:func:`spendlab.measure.mmm.gate.gate`), store the run's
+    response curves as a curve set and make it the workspace's active one (``plan optimize``,
+    scenarios and the Plan page use it) only when the gate passes or ``activate`` forces it
+    (recorded in the set's meta and the run). Returns ``gate`` (passed, checks, failed),
+    ``activated``, ``forced``, ``advice`` (what to do when not activated) and ``curve_set``
+    ``{id, name, period, active}``, or ``curve_set: None`` and ``curve_set_error`` when it cannot
+    be saved. ``gate`` also carries ``activated``, ``forced``, ``by`` and ``curve_set_id`` and
+    is stored in the run's summary, so the run detail says the same."""
+    from spendlab.measure.mmm.gate import gate, gate_input
     from spendlab.plan.curvesets import save_mmm_curves
 
+    verdict = gate(gate_input(model, summary))
+    go = verdict.passed or activate
+    forced = go and not verdict.passed
+    out: dict[str, Any] = {"gate": verdict.to_dict(), "activated": False, "forced": False}
     try:
         cs = save_mmm_curves(
-            ws.store.engine, ws.id, run_id, model, plan.frequency or "daily", plan.members
+            ws.store.engine,
+            ws.id,
+            run_id,
+            model,
+            plan.frequency or "daily",
+            plan.members,
+            gate=out["gate"],
+            activate=go,
+            forced_by=user if forced else None,
         )
     except SpendLabError as e:
-        return {"curve_set": None, "curve_set_error": str(e)}
-    return {"curve_set": {"id": cs.id, "name": cs.name, "period": cs.period}}
+        out |= {"curve_set": None, "curve_set_error": str(e)}
+    else:
+        out |= {"activated": go, "forced": forced}
+        out["curve_set"] = {"id": cs.id, "name": cs.name, "period": cs.period, "active": go}
+    if not out["activated"] and out["curve_set"] is not None:
+        out["advice"] = (
+            "not activated: the previously active curve set stays in use. Fix what the failed "
+            "checks say and refit, or force it with `spendlab mmm fit --activate` / "
+            f"`spendlab plan curves activate {out['curve_set']['id']} --force` (recorded)"
+        )
+    out["gate"] |= {
+        "activated": out["activated"],
+        "forced": out["forced"],
+        "by": user if out["forced"] else None,
+        "curve_set_id": (out.get("curve_set") or {}).get("id"),
+    }
+    try:
+        store.annotate_run(ws, run_id, gate=out["gate"])
+    except NotFoundError:  # curves of a model that is not indexed (Python API): nothing to record
+        pass
+    return out
 
 
 def run_fit(
@@ -69,16 +119,22 @@ def run_fit(
     *,
     run_dir: str | Path | None = None,
     progress_bar: bool = False,
+    activate: bool = False,
+    user: str = "",
 ) -> dict[str, Any]:
     """Fit a started run, save its files, mark it succeeded and publish its curves (a fit of the
-    canonical tables). Returns ``run_id``, ``fit_seconds`` and ``curve_set`` (plus
-    ``curve_set_error`` when publishing failed; see the module's error policy)."""
+    canonical tables), active only when the model passes its gate or ``activate`` forces it.
+    Returns ``run_id``, ``fit_seconds`` and :func:`publish_curves`'s ``gate``, ``activated``,
+    ``forced``, ``curve_set`` (plus ``curve_set_error`` when publishing failed and ``advice``
+    when not activated; see the module's error policy)."""
     model, run = service.fit_run(
         ws, plan, run_id, progress, run_dir=run_dir, progress_bar=progress_bar
     )
     result: dict[str, Any] = {"run_id": run_id, "fit_seconds": run["summary"]["fit_seconds"]}
     if plan.publishes_curves:
-        result |= publish_curves(ws, plan, run_id, model)
+        result |= publish_curves(
+            ws, plan, run_id, model, activate=activate, user=user, summary=run["summary"]
+        )
     return result
 
 
@@ -89,11 +145,15 @@ def fit_plan(
     user: str = "",
     run_dir: str | Path | None = None,
     progress_bar: bool = False,
+    activate: bool = False,
 ) -> dict[str, Any]:
     """Start, fit and publish in this process. Returns the stored summary (per channel iROAS,
-    health, ... and ``input``) with ``run_id``, ``run`` (the folder) and ``curve_set``."""
+    health, ``gate``, ... and ``input``) with ``run_id``, ``run`` (the folder), ``curve_set``
+    and ``activated``."""
     run_id = service.start_fit(ws, plan, user=user)
-    result = run_fit(ws, plan, run_id, run_dir=run_dir, progress_bar=progress_bar)
+    result = run_fit(
+        ws, plan, run_id, run_dir=run_dir, progress_bar=progress_bar, activate=activate, user=user
+    )
     run = service.get_run(ws, run_id)
     return {**run["summary"], "run_id": run_id, "run": str(store.run_path(ws, run)), **result}
 
@@ -104,24 +164,31 @@ def fit_workspace(
     user: str = "",
     run_dir: str | Path | None = None,
     progress_bar: bool = False,
+    activate: bool = False,
     **inputs: Any,
 ) -> dict[str, Any]:
     """:func:`~spendlab.measure.mmm.service.prepare_fit` (``inputs``: kpi, channel_by, ...,
     and the fit options) then :func:`fit_plan`: the whole use case in one call."""
     plan = service.prepare_fit(ws, **inputs)
-    return fit_plan(ws, plan, user=user, run_dir=run_dir, progress_bar=progress_bar)
+    return fit_plan(
+        ws, plan, user=user, run_dir=run_dir, progress_bar=progress_bar, activate=activate
+    )
 
 
-def queue_fit(ws: Workspace, plan: FitPlan, *, user: str, submit: Submit) -> dict[str, Any]:
+def queue_fit(
+    ws: Workspace, plan: FitPlan, *, user: str, submit: Submit, activate: bool = False
+) -> dict[str, Any]:
     """Start the run now and fit it in a background job (``submit``); returns ``job_id``,
-    ``run_id`` and ``input`` (what was built). The job's result is :func:`run_fit`'s."""
+    ``run_id`` and ``input`` (what was built). The job's result is :func:`run_fit`'s
+    (``activate`` forces activation past the gate)."""
     run_id = service.start_fit(ws, plan, user=user)
 
     def work(progress: Progress) -> dict[str, Any]:
-        return run_fit(ws, plan, run_id, progress)
+        return run_fit(ws, plan, run_id, progress, activate=activate, user=user)
 
+    params = {"run_id": run_id, **plan.request, **({"activate": True} if activate else {})}
     try:
-        job_id = submit(work, params={"run_id": run_id, **plan.request})
+        job_id = submit(work, params=params)
     except BaseException as e:
         store.fail_run(ws, run_id, service.failure_reason(e))
         raise

@@ -157,9 +157,13 @@ def import_curves(
     return cs.summary()
 
 
-def activate_curve_set(ws: Workspace, ref: int | str) -> dict[str, Any]:
-    """Make a stored curve set (by id or name) the active one."""
-    return curvesets.activate_curve_set(ws.store.engine, ws.id, ref).summary()
+def activate_curve_set(
+    ws: Workspace, ref: int | str, *, force: bool = False, user: str = ""
+) -> dict[str, Any]:
+    """Make a stored curve set (by id or name) the active one; an MMM set that failed its gate
+    is refused (ConfigError) unless ``force`` (recorded in its meta)."""
+    cs = curvesets.activate_curve_set(ws.store.engine, ws.id, ref, force=force, user=user)
+    return cs.summary()
 
 
 # --- scenarios ------------------------------------------------------------------------------------

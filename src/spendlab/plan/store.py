@@ -33,7 +33,8 @@ curve_sets = sa.Table(
     sa.Column("curves", sa.Text, nullable=False),  # JSON records of the curve frame
     sa.Column("meta", sa.Text, nullable=False),  # JSON object
     sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("active_since", sa.DateTime, nullable=False),  # newest active_since is active
+    # the newest active_since is active; NULL: stored, never activated (a fit that failed its gate)
+    sa.Column("active_since", sa.DateTime),
 )
 
 scenarios = sa.Table(
@@ -59,9 +60,12 @@ def create_all(engine: Engine) -> None:
 
 
 # --- curve sets ---------------------------------------------------------------------------------
-def insert_curve_set(engine: Engine, workspace: str, row: dict[str, Any]) -> dict[str, Any]:
+def insert_curve_set(
+    engine: Engine, workspace: str, row: dict[str, Any], *, activate: bool = True
+) -> dict[str, Any]:
     """Store one curve set (``row``: name, period, source, n_entities, draws, curves, meta as
-    Python objects); it becomes the workspace's active set. Returns the stored row."""
+    Python objects); it becomes the workspace's active set unless ``activate=False`` (stored
+    only: the previously active set stays active). Returns the stored row."""
     t = now()
     values = {
         **row,
@@ -69,7 +73,7 @@ def insert_curve_set(engine: Engine, workspace: str, row: dict[str, Any]) -> dic
         "curves": json.dumps(row["curves"], allow_nan=False),
         "meta": json.dumps(row.get("meta") or {}, default=str, allow_nan=False),
         "created_at": t,
-        "active_since": t,
+        "active_since": t if activate else None,
     }
     with engine.begin() as c:
         res = c.execute(curve_sets.insert().values(**values))
@@ -98,7 +102,7 @@ def _curve_row(r: Any, active_id: int | None, full: bool) -> dict[str, Any]:
 def _active_id(c: sa.Connection, workspace: str) -> int | None:
     return c.execute(
         sa.select(curve_sets.c.id)
-        .where(curve_sets.c.workspace == workspace)
+        .where(curve_sets.c.workspace == workspace, curve_sets.c.active_since.is_not(None))
         .order_by(curve_sets.c.active_since.desc(), curve_sets.c.id.desc())
         .limit(1)
     ).scalar()
@@ -131,6 +135,12 @@ def get_curve_set_row(engine: Engine, workspace: str, ref: int | str | None) -> 
         r = c.execute(q).first()
     if r is None:
         if ref is None:
+            if _stored_any(engine, workspace):
+                raise NotFoundError(
+                    "this workspace has curve sets but none is active (an MMM fit that fails "
+                    "its gate is stored, not activated); list them with `spendlab plan curves "
+                    "list` and activate one with `spendlab plan curves activate ID`, or refit"
+                )
             raise NotFoundError(
                 "this workspace has no curve set yet; import one with `spendlab plan curves "
                 "import FILE --workspace PATH`, fit an MMM, or build the demo (`spendlab demo`)"
@@ -141,13 +151,23 @@ def get_curve_set_row(engine: Engine, workspace: str, ref: int | str | None) -> 
     return _curve_row(r, active, full=True)
 
 
-def activate_curve_set(engine: Engine, workspace: str, ref: int | str) -> dict[str, Any]:
-    """Make a stored curve set the active one."""
+def _stored_any(engine: Engine, workspace: str) -> bool:
+    with engine.connect() as c:
+        q = sa.select(curve_sets.c.id).where(curve_sets.c.workspace == workspace).limit(1)
+        return c.execute(q).first() is not None
+
+
+def activate_curve_set(
+    engine: Engine, workspace: str, ref: int | str, meta_update: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Make a stored curve set the active one (``meta_update``: keys merged into its meta, e.g.
+    who forced a gate-failing set active)."""
     row = get_curve_set_row(engine, workspace, ref)
+    values: dict[str, Any] = {"active_since": now()}
+    if meta_update:
+        values["meta"] = json.dumps({**row["meta"], **meta_update}, default=str, allow_nan=False)
     with engine.begin() as c:
-        c.execute(
-            curve_sets.update().where(curve_sets.c.id == row["id"]).values(active_since=now())
-        )
+        c.execute(curve_sets.update().where(curve_sets.c.id == row["id"]).values(**values))
     return get_curve_set_row(engine, workspace, row["id"])
 
 

@@ -18,7 +18,7 @@ from filelock import FileLock
 
 CONTROLS = ("price", "promotion")
 # 70 days: no yearly seasonality to learn (it would leave the Laplace Hessian singular)
-FIT_ARGS = ["--fast", "--draws", "100", "--yearly-order", "0",
+FIT_ARGS = ["--fast", "--activate", "--draws", "100", "--yearly-order", "0",
             "--control", CONTROLS[0], "--control", CONTROLS[1]]  # fmt: skip
 
 

@@ -148,6 +148,17 @@ def set_job(ws: Workspace, run_id: str, job_id: str) -> None:
         c.execute(runs.update().where(runs.c.id == run_id).values(job_id=job_id))
 
 
+def annotate_run(ws: Workspace, run_id: str, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into a run's stored summary (e.g. ``gate``: the gate's verdict and
+    whether the run's curves were activated). Returns the run."""
+    run = get_run(ws, run_id)
+    summary = {**(run["summary"] or {}), **fields}
+    with ws.store.engine.begin() as c:
+        q = runs.update().where(runs.c.id == run_id)
+        c.execute(q.values(summary=json.dumps(jsonable(summary))))
+    return get_run(ws, run_id)
+
+
 def fail_run(ws: Workspace, run_id: str, error: str) -> None:
     with ws.store.engine.begin() as c:
         c.execute(runs.update().where(runs.c.id == run_id).values(

@@ -51,16 +51,23 @@ class FitIn(BaseModel):
     saturation: str = Field("hill", max_length=40, description="hill, logistic, michaelis_menten")
     yearly_order: int = Field(3, ge=0, le=6)
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    activate: bool = Field(
+        False,
+        description="make the curves the active set even when the model fails its gate "
+        "(recorded in the run and the curve set)",
+    )
 
 
 @router.post("/fits", status_code=202, summary="Start a model fit (background job)")
 def fit(workspace: str, body: FitIn, p: Analyst, state: StateDep) -> dict[str, Any]:
-    """Build the input now (bad input fails the request), fit in a background job."""
+    """Build the input now (bad input fails the request), fit in a background job. The job's
+    result says whether the curves became the active set: ``activated``, ``gate`` (passed,
+    checks, failed) and ``advice``; the run detail carries the same ``gate``."""
     row = state.workspaces.get(workspace)
     ws = state.workspaces.handle(row.id)
-    plan = service.prepare_fit(ws, **body.model_dump())
+    plan = service.prepare_fit(ws, **body.model_dump(exclude={"activate"}))
     submit = partial(state.jobs.submit, "mmm_fit", workspace_id=row.id, user=p.username)
-    return queue_fit(ws, plan, user=p.username, submit=submit)
+    return queue_fit(ws, plan, user=p.username, submit=submit, activate=body.activate)
 
 
 @router.get("/runs", summary="Model runs, newest first")

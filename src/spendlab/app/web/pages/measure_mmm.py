@@ -69,6 +69,12 @@ def section(ctx: PageContext) -> html.Div:
             value=["fast"],
             inline=True,
         ),
+        dcc.Checklist(
+            id="mmm-activate",
+            options=[{"label": " activate even if the gate fails (recorded)", "value": "force"}],
+            value=[],
+            inline=True,
+        ),
         html.Button("Fit model", id="mmm-fit", className="primary"),
     ]
     return html.Div(
@@ -119,6 +125,52 @@ def _health(card: list[dict[str, Any]]) -> html.Table:
     return html.Table([head, *rows], className="report", id="mmm-health")
 
 
+def gate_view(gate: dict[str, Any] | None) -> html.Div:
+    """The gate's verdict (does this run drive budgets?) and its checks, beside the health card:
+    what passed, what failed and what to do."""
+    if not gate:
+        return html.Div(
+            "No gate recorded for this run (a fit of a table, or fitted before the gate existed).",
+            className="muted",
+            id="mmm-gate",
+        )
+    cs = gate.get("curve_set_id")
+    if gate["passed"]:
+        verdict, cls = f"PASS: its curves (curve set {cs}) drive planning.", "good"
+    elif gate.get("activated"):
+        who = f" by {gate['by']}" if gate.get("by") else ""
+        verdict, cls = f"FAIL, activated anyway{who} (forced, recorded): curve set {cs}.", "bad"
+    else:
+        verdict = (
+            f"FAIL: its curves (curve set {cs}) are stored, NOT active; planning keeps the "
+            "previously active set. Fix the failed checks and refit, or force it with "
+            f"`spendlab plan curves activate {cs} --force`."
+        )
+        cls = "bad"
+    head = html.Tr([html.Th(h) for h in ("Check", "Channel", "Status", "Value", "Bound", "Advice")])
+    rows = [
+        html.Tr(
+            [
+                html.Td(r["check"]),
+                html.Td(r.get("channel", "")),
+                html.Td(r["status"], className=STATUS_CLASS.get(r["status"], "")),
+                html.Td(_fmt(r["value"]) if not isinstance(r["value"], str) else r["value"]),
+                html.Td(r["bound"] or ""),
+                html.Td(r["advice"]),
+            ]
+        )
+        for r in gate["checks"]
+        if r["status"] != "SKIP"
+    ]
+    return html.Div(
+        [
+            html.P(verdict, className=cls, id="mmm-gate-verdict"),
+            html.Table([head, *rows], className="report"),
+        ],
+        id="mmm-gate",
+    )
+
+
 def _iroas_table(summary: dict[str, Any]) -> html.Table:
     pct = round(summary["interval"] * 100)
     head = html.Tr([html.Th(h) for h in ("Channel", "Share of spend", "Share of effect",
@@ -137,13 +189,29 @@ def _iroas_table(summary: dict[str, Any]) -> html.Table:
     return html.Table([head, *rows], className="report", id="mmm-iroas")
 
 
-def _start_fit(state, ws_id, fast: bool, user: str) -> dict[str, Any]:
-    """The fit of the workspace's canonical tables with the default options, as a job."""
+def _start_fit(state, ws_id, fast: bool, user: str, activate: bool = False) -> dict[str, Any]:
+    """The fit of the workspace's canonical tables with the default options, as a job
+    (``activate`` forces its curves active past the gate)."""
     row = state.workspaces.get(ws_id)
     ws = state.workspaces.handle(row.id)
     plan = service.prepare_fit(ws, fast=fast)
     submit = partial(state.jobs.submit, "mmm_fit", workspace_id=row.id, user=user)
-    return queue_fit(ws, plan, user=user, submit=submit)
+    return queue_fit(ws, plan, user=user, submit=submit, activate=activate)
+
+
+def _finished(result: dict[str, Any] | None) -> str:
+    """The line shown when a fit job ends: did its curves become the active set?"""
+    gate = (result or {}).get("gate")
+    if not gate:
+        return "Fit finished."
+    if gate["passed"]:
+        return "Fit finished; the model passed its gate and its curves are the active set."
+    if result.get("activated"):
+        return "Fit finished; the model FAILED its gate and was activated anyway (recorded)."
+    return (
+        "Fit finished; the model FAILED its gate: its curves are stored, not activated "
+        f"({'; '.join(gate.get('failed') or [])}). See the gate below."
+    )
 
 
 def _result(state, ws_id, run_id) -> html.Div:
@@ -167,6 +235,8 @@ def _result(state, ws_id, run_id) -> html.Div:
             html.P(facts, className="muted", id="mmm-facts"),
             html.H4("Model health"),
             _health(summary["health"]),
+            html.H4("Gate: may this model drive budgets?"),
+            gate_view(summary.get("gate")),
             html.H4("Return on spend per channel"),
             _iroas_table(summary),
             *graphs,
@@ -195,14 +265,16 @@ def register(app, state) -> None:
         Output("mmm-progress", "children"),
         Input("mmm-fit", "n_clicks"),
         State("mmm-fast", "value"),
+        State("mmm-activate", "value"),
         State("ws-select", "value"),
         prevent_initial_call=True,
     )
-    def _fit(_n, fast, ws_id):
+    def _fit(_n, fast, force, ws_id):
         user = current_user(state)
         user.require(Role.ANALYST)
         try:
-            started = _start_fit(state, ws_id, "fast" in (fast or []), user.username)
+            fast_on, force_on = "fast" in (fast or []), "force" in (force or [])
+            started = _start_fit(state, ws_id, fast_on, user.username, activate=force_on)
         except SpendLabError as e:
             return None, True, html.Div(str(e), className="error", id="mmm-fit-error")
         return started, False, "queued"
@@ -230,4 +302,5 @@ def register(app, state) -> None:
             return (html.Div(f"The fit failed: {job['error']}", className="error",
                              id="mmm-fit-error"), True, _options(state, ws_id), no_update,
                     no_update)  # fmt: skip
-        return "Fit finished.", True, _options(state, ws_id), started["run_id"], None
+        done = _finished(job.get("result"))
+        return done, True, _options(state, ws_id), started["run_id"], None
