@@ -107,6 +107,17 @@ def cheap_hashes(monkeypatch):
     )
 
 
+def register(state, name: str, path) -> object:
+    """Register a workspace on a test server and grant the test users their roles there
+    (ana analyst, vic viewer; ada is an admin and needs no grant)."""
+    from spendlab.app.access import grant
+
+    row = state.workspaces.register(name, path)
+    for user, role in (("ana", "analyst"), ("vic", "viewer")):
+        grant(state.store, user, row, role, by="test")
+    return row
+
+
 def make_settings(**kw) -> Settings:
     base = {"secret_key": "x" * 40, "login_attempts_per_minute": 5, "scheduler": False}
     base.update(kw)
@@ -116,7 +127,6 @@ def make_settings(**kw) -> Settings:
 @pytest.fixture
 def app_factory(tmp_path: Path, demo_ws: Path):
     """Build a server app on a fresh SQLite store with three users and the demo workspace."""
-    from spendlab.app.access import grant
     from spendlab.app.api import create_app
     from spendlab.app.auth import create_user
 
@@ -127,9 +137,7 @@ def app_factory(tmp_path: Path, demo_ws: Path):
         app = create_app(make_settings(**settings_kw), st, web=web)
         for user, role in (("ada", "admin"), ("ana", "analyst"), ("vic", "viewer")):
             create_user(st, user, PASSWORD, role)
-        row = app.state.spendlab.workspaces.register("demo", demo_ws)
-        for user, role in (("ana", "analyst"), ("vic", "viewer")):
-            grant(st, user, row, role, by="test")
+        register(app.state.spendlab, "demo", demo_ws)
         made.append(app)
         return app
 

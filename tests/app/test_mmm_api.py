@@ -18,7 +18,7 @@ from spendlab.measure.mmm import service
 from spendlab.measure.mmm import store as runs
 from spendlab.workspace import Workspace
 
-from .conftest import login
+from .conftest import login, register
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "measure" / "mmm"))
 from shared_run import CONTROLS, FIT_ARGS, copy_workspace, fitted_workspace
@@ -39,7 +39,7 @@ def mmm(app_factory, shared, tmp_path):
     ws = copy_workspace(src, tmp_path / "mmm-ws", with_store=True)
     app = app_factory()
     state = app.state.spendlab
-    state.workspaces.register("mmm", ws)
+    register(state, "mmm", ws)
     run = service.get_run(state.workspaces.handle("mmm"), payload["run_id"])
     with TestClient(app) as c:
         yield c, run, payload, state
@@ -219,7 +219,7 @@ def test_the_same_fit_through_the_cli_and_rest_stores_identical_records(
     by_cli = json.loads(res.stdout)
     server = app_factory()
     state = server.state.spendlab
-    state.workspaces.register("same", folder)
+    register(state, "same", folder)
     body = {"fast": True, "draws": 100, "yearly_order": 0, "controls": list(CONTROLS)}
     body["activate"] = True  # as FIT_ARGS' --activate: a fast fit fails its gate
     with TestClient(server) as c:

@@ -29,7 +29,7 @@ from spendlab.plan.curvesets import save_curve_set
 from spendlab.store import _alembic_config, head_revision
 from spendlab.workspace import Workspace
 
-from .conftest import login
+from .conftest import login, register
 
 DAY = date(2024, 3, 11)  # the demo data ends 2024-03-10
 RAISE = {
@@ -128,7 +128,7 @@ def _ids(rs: rstore.RuleStore, status: ActionStatus) -> list[int]:
 def test_rest_routes_of_one_workspace_never_show_the_others(app_factory, demo_template, tmp_path):
     app = app_factory(store_url=f"sqlite:///{tmp_path / 'shared.db'}")  # one store for all
     shutil.copytree(demo_template, tmp_path / "other")
-    app.state.spendlab.workspaces.register("other", tmp_path / "other")
+    register(app.state.spendlab, "other", tmp_path / "other")
     with app.state.spendlab.workspaces.warehouse("other") as wh:  # a curve set: recommendations
         t = wh.table("ad_performance")
         ids = sorted(t.filter(t.campaign_id != "").campaign_id.to_pandas().unique().tolist())
@@ -224,7 +224,7 @@ def test_upgrade_keeps_old_rows_under_the_empty_workspace(store_url):
         with st.engine.connect() as conn:
             assert conn.execute(sa.select(sa.func.count()).select_from(
                 rstore.rule_versions)).scalar() == 1  # fmt: skip
-        assert head_revision() == "0008_curve_set_inactive"
+        assert head_revision() == "0009_workspace_grants"
     finally:
         st.close()
 

@@ -5,8 +5,8 @@ reaches only the workspaces granted to them, with the role granted there. So tha
 changes nobody's access, every existing non-admin user is granted their current role on every
 workspace registered at the time.
 
-Revision ID: 0008_workspace_grants
-Revises: 0007_workspace_ids
+Revision ID: 0009_workspace_grants
+Revises: 0008_curve_set_inactive
 Create Date: 2026-12-08
 """
 
@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_workspace_grants"
-down_revision = "0007_workspace_ids"
+revision = "0009_workspace_grants"
+down_revision = "0008_curve_set_inactive"
 branch_labels = None
 depends_on = None
 
