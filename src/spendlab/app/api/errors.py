@@ -42,6 +42,13 @@ _CODES = {
 }
 
 
+# the fix of a request-validation error, by pydantic error type (the default: see /docs)
+_FIXES = {
+    "extra_forbidden": "remove the field or correct its spelling (the accepted fields are listed)",
+    "missing": "send this required field (see /docs)",
+}
+
+
 def error_body(
     status: int, message: str, *, code: str | None = None, issues: list[Any] | None = None
 ) -> dict[str, Any]:
@@ -102,7 +109,9 @@ def install(app: FastAPI) -> None:
             {
                 "location": ".".join(str(x) for x in err.get("loc", ())),
                 "problem": err.get("msg", ""),
-                "fix": "send a value of the documented type (see /docs)",
+                "fix": _FIXES.get(
+                    err.get("type", ""), "send a value of the documented type (see /docs)"
+                ),
             }
             for err in e.errors()
         ]

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from spendlab.app.api.bodies import Body
 from spendlab.app.api.deps import Admin, StateDep, Viewer
 from spendlab.app.api.paging import Page, PageParams, page_params, paginate
 
@@ -19,7 +20,7 @@ class WorkspaceOut(BaseModel):
     path: str
 
 
-class WorkspaceIn(BaseModel):
+class WorkspaceIn(Body):
     name: str = Field(min_length=1, max_length=100)
     path: str = Field(
         min_length=1,
