@@ -13,10 +13,14 @@ clients generated from it see the rule too.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+# a stored row's id: the stores' integer columns are 64-bit, so a larger number is a 422, not
+# an OverflowError (a 500) in the database driver
+RowId = Annotated[int, Field(ge=1, le=2**62)]
 
 
 class Body(BaseModel):

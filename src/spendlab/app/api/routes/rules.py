@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi import Path as PathParam
 from pydantic import Field, model_validator
 
-from spendlab.app.api.bodies import Body
+from spendlab.app.api.bodies import Body, RowId
 from spendlab.app.api.deps import Analyst, StateDep, Viewer
 from spendlab.app.api.paging import PageParams, page_params, paginate
 from spendlab.app.api.state import AppState
@@ -89,12 +89,12 @@ class BacktestIn(Body):
 
 
 class IdsIn(Body):
-    ids: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=10_000)
+    ids: list[RowId] = Field(min_length=1, max_length=10_000)
     force: bool = Field(False, description="Approve even when the entity changed since")
 
 
 class UndoIn(Body):
-    action_ids: list[Annotated[int, Field(ge=1)]] | None = Field(None, max_length=10_000)
+    action_ids: list[RowId] | None = Field(None, max_length=10_000)
     run_id: str | None = Field(None, max_length=40)
     rule_id: str | None = Field(None, max_length=100)
     force: bool = Field(False, description="Undo even when the entity changed since")
@@ -317,7 +317,7 @@ def export(
     status: Annotated[list[Status] | None, Query()] = None,
     run_id: Annotated[str | None, Query(max_length=40)] = None,
     rule_id: Annotated[str | None, Query(max_length=100)] = None,
-    ids: Annotated[list[Annotated[int, Field(ge=1)]] | None, Query(max_length=10_000)] = None,
+    ids: Annotated[list[RowId] | None, Query(max_length=10_000)] = None,
 ) -> Response:
     data, n = svc.export_zip(
         _ws(state, workspace),
