@@ -67,8 +67,10 @@ def served(tmp_path_factory, demo_template):
 
 
 def _steer(case: Any, to_demo: bool) -> Any:
-    """Half the requests name the demo workspace wherever a workspace goes (path, query, JSON
-    or form body), so they reach the handlers rather than stopping at a 404."""
+    """Every request authenticates as the admin; half name the demo workspace wherever a
+    workspace goes (path, query, JSON or form body), so they reach the handlers, not a 404."""
+    for name in [h for h in case.headers or {} if h.lower() in ("authorization", "x-api-key")]:
+        del case.headers[name]  # generated credentials would replace the admin's (401)
     if to_demo:
         for part in (case.path_parameters, case.query, case.body):
             if isinstance(part, dict) and "workspace" in part:
@@ -126,6 +128,6 @@ def test_every_operation_without_server_errors(served):
     assert not failures, "\n\n".join(f"{k}: {v}" for k, v in failures.items())
     assert sum(took.values()) < 600, slowest  # a runaway operation shows here, named
     # the run reached the handlers, not only the validators
-    assert seen.get(200, 0) > 300 and sum(seen.values()) > 60 * min(EXAMPLES, 10), seen
+    assert seen.get(200, 0) > 250 and sum(seen.values()) > 60 * min(EXAMPLES, 10), seen
     brief_ok = {op: codes for op, codes in reached.items() if op in BRIEF and codes & {200, 201}}
     assert len(brief_ok) >= 3, {op: reached.get(op) for op in BRIEF}
