@@ -49,7 +49,7 @@ class Workspaces:
         """A registered workspace by number or by name."""
         ws = None
         with self.store.session() as s:
-            if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            if isinstance(ref, int) or (isinstance(ref, str) and ref.isascii() and ref.isdigit()):
                 n = int(ref)
                 ws = s.get(RegisteredWorkspace, n) if 0 < n <= MAX_ID else None
             else:

@@ -128,8 +128,8 @@ def get_curve_set_row(engine: Engine, workspace: str, ref: int | str | None) -> 
         q = sa.select(curve_sets).where(curve_sets.c.workspace == workspace)
         if ref is None:
             q = q.where(curve_sets.c.id == active)
-        elif isinstance(ref, int) or str(ref).isdigit():
-            q = q.where(curve_sets.c.id == int(ref))
+        elif isinstance(ref, int) or (str(ref).isascii() and str(ref).isdigit()):
+            q = q.where(curve_sets.c.id == min(int(ref), 2**63 - 1))  # 64-bit id column
         else:
             q = q.where(curve_sets.c.name == str(ref)).order_by(curve_sets.c.id.desc()).limit(1)
         r = c.execute(q).first()

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spendlab.app.auth import AuthError, RateLimited
@@ -40,6 +41,26 @@ _CODES = {
     429: "rate_limited",
     500: "internal_error",
 }
+
+
+# the fix of a request-validation error, by pydantic error type (the default: see /docs)
+_FIXES = {
+    "extra_forbidden": "remove the field or correct its spelling (the accepted fields are listed)",
+    "missing": "send this required field (see /docs)",
+}
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    code: str = Field(description="stable machine-readable code, e.g. validation_error")
+    message: str
+    issues: list[dict[str, Any]] = Field(description="located problems (may be empty)")
+
+
+class ErrorOut(BaseModel):
+    """Every error response."""
+
+    error: ErrorDetail
 
 
 def error_body(
@@ -79,7 +100,41 @@ def status_for(e: SpendLabError) -> tuple[int, str]:
     return 400, "bad_request"  # ConfigError and any other SpendLabError
 
 
+def document(app: FastAPI) -> None:
+    """Make the OpenAPI schema tell the truth about 422s: FastAPI documents its own
+    ``{"detail": [...]}`` body, the API answers with ``ErrorOut``."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        out = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(out.pop("$defs", {}))
+        components["ErrorOut"] = out
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        _retarget(schema["paths"], "#/components/schemas/HTTPValidationError")
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _retarget(node: Any, ref: str) -> None:
+    if isinstance(node, dict):
+        if node.get("$ref") == ref:
+            node["$ref"] = "#/components/schemas/ErrorOut"
+        for value in node.values():
+            _retarget(value, ref)
+    elif isinstance(node, list):
+        for value in node:
+            _retarget(value, ref)
+
+
 def install(app: FastAPI) -> None:
+    document(app)
+
     @app.exception_handler(SpendLabError)
     async def _spendlab(_: Request, e: SpendLabError) -> JSONResponse:
         status, code = status_for(e)
@@ -102,7 +157,9 @@ def install(app: FastAPI) -> None:
             {
                 "location": ".".join(str(x) for x in err.get("loc", ())),
                 "problem": err.get("msg", ""),
-                "fix": "send a value of the documented type (see /docs)",
+                "fix": _FIXES.get(
+                    err.get("type", ""), "send a value of the documented type (see /docs)"
+                ),
             }
             for err in e.errors()
         ]

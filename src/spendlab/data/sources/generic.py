@@ -132,7 +132,7 @@ def _read_xlsx(ctx: ReadContext) -> ir.Table:
             "save it as CSV (streams at any size) or raise SPENDLAB_MAX_IN_MEMORY_BYTES",
         )
     sheet: Any = ctx.options.get("sheet", 0)
-    if isinstance(sheet, str) and sheet.isdigit():
+    if isinstance(sheet, str) and sheet.isascii() and sheet.isdigit():
         sheet = int(sheet)
     try:
         df = pd.read_excel(ctx.path, sheet_name=sheet, dtype=str, engine="calamine")

@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
+from spendlab.app.api.bodies import Body
 from spendlab.app.api.deps import StateDep, Viewer
 from spendlab.measure.attribution import MODELS, compare_models, paths_and_spend, run_attribution
 
@@ -22,7 +23,7 @@ Channel = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 Measured = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
-class CalibrationIn(BaseModel):
+class CalibrationIn(Body):
     """Causal measurements per channel; each caps the channel's credit, the rest goes to a
     ``(baseline)`` row."""
 
@@ -38,7 +39,7 @@ class CalibrationIn(BaseModel):
     )
 
 
-class AttributionIn(BaseModel):
+class AttributionIn(Body):
     model: Model = "markov"
     order: int = Field(1, ge=1, le=4, description="Markov order")
     bootstrap: int = Field(0, ge=0, le=2000, description="Bootstrap draws for intervals (0: none)")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from pydantic import BaseModel, Field
 
+from spendlab.app.api.bodies import Body
 from spendlab.app.api.deps import StateDep, current_principal
 from spendlab.app.auth import Principal, login
 
@@ -20,7 +21,7 @@ class TokenPair(BaseModel):
     expires_in: int
 
 
-class RefreshBody(BaseModel):
+class RefreshBody(Body):
     refresh_token: str = Field(min_length=1, max_length=4096)
 
 

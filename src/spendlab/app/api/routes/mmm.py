@@ -16,8 +16,9 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from spendlab.app.api.bodies import Body
 from spendlab.app.api.deps import Analyst, StateDep, Viewer
 from spendlab.app.api.paging import PageParams, page_params, paginate
 from spendlab.app.api.state import AppState
@@ -33,7 +34,7 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 ChannelBy = Literal[CHANNEL_COLUMNS]  # type: ignore[valid-type]  # the one list, from the domain
 
 
-class FitIn(BaseModel):
+class FitIn(Body):
     kpi: str | None = Field(None, max_length=100, description="outcomes KPI (default revenue)")
     frequency: Literal["auto", "daily", "weekly"] = "auto"
     channel_by: ChannelBy = "platform"

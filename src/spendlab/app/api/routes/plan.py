@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from spendlab.app.api.bodies import Body
 from spendlab.app.api.deps import Analyst, StateDep, Viewer
 from spendlab.plan import service
 from spendlab.plan.constraints import Constraints
@@ -21,7 +22,7 @@ Ident = Annotated[str, Field(min_length=1, max_length=200)]
 ScenarioId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-class OperationIn(BaseModel):
+class OperationIn(Body):
     """One what-if step: ``scale`` a channel by ``pct`` %, ``shift`` ``pct`` % of ``from``'s
     spend to ``to``, or ``set`` a channel to ``value``."""
 
@@ -34,7 +35,7 @@ class OperationIn(BaseModel):
     value: Money | None = None
 
 
-class ScenarioBody(BaseModel):
+class ScenarioBody(Body):
     name: str = Field(min_length=1, max_length=200)
     allocation: dict[Ident, Money] = Field(
         default_factory=dict,
@@ -45,7 +46,7 @@ class ScenarioBody(BaseModel):
     budget: Money | None = Field(None, description="Rescale the result to this total")
 
 
-class OptimizeIn(BaseModel):
+class OptimizeIn(Body):
     budget: Money | None = Field(None, description="Total per period (default: current total)")
     goal: Literal["response", "profit", "target", "roas"] = "response"
     target: float | None = Field(None, gt=0, le=1e12, description="For goal target / roas")

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from spendlab.app import access
+from spendlab.app.api.bodies import Body
 from spendlab.app.api.deps import Analyst, StateDep, Viewer
 from spendlab.app.api.routes import plan as plan_routes
 from spendlab.app.api.routes.datasets import upload
@@ -30,7 +31,7 @@ class ScenarioIn(ScenarioBody):
 Amount = Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)]
 
 
-class PredictIn(BaseModel):
+class PredictIn(Body):
     workspace: str = Field(min_length=1, max_length=100)
     spend: dict[Annotated[str, Field(max_length=200)], Amount] = Field(
         max_length=200,

@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from spendlab.app.api.bodies import Body, RowId
 from spendlab.app.api.deps import Analyst, StateDep, Viewer
 from spendlab.app.api.paging import PageParams, page_params, paginate
 from spendlab.app.api.state import AppState
@@ -38,7 +39,7 @@ Status = Literal[tuple(s.value for s in ActionStatus)]  # type: ignore[valid-typ
 Kpi = Literal["spend", "revenue", "conversions", "clicks", "impressions", "roas", "cpa"]
 
 
-class RuleSource(BaseModel):
+class RuleSource(Body):
     """A rule as a JSON object (``spec``) or as YAML text (``yaml``): exactly one."""
 
     spec: dict[str, Any] | None = Field(None, description="The rule (see docs/rules.md)")
@@ -55,12 +56,12 @@ class RuleIn(RuleSource):
     mode: Mode | None = Field(None, description="Mode of its scheduled runs (auto: admin)")
 
 
-class RulePatch(BaseModel):
+class RulePatch(Body):
     enabled: bool | None = None
     mode: Mode | None = None
 
 
-class PreviewIn(BaseModel):
+class PreviewIn(Body):
     spec: dict[str, Any] | None = Field(None, description="An unsaved rule to preview")
     yaml: str | None = Field(None, max_length=MAX_SPEC_CHARS)
     rule_ids: list[Annotated[str, Field(max_length=100)]] | None = Field(
@@ -70,14 +71,14 @@ class PreviewIn(BaseModel):
     respect_schedule: bool = Field(False, description="Only rules due on that date")
 
 
-class RunIn(BaseModel):
+class RunIn(Body):
     rule_ids: list[Annotated[str, Field(max_length=100)]] | None = Field(None, max_length=1000)
     as_of: Day | None = None
     mode: Mode = "suggest"
     respect_schedule: bool = True
 
 
-class BacktestIn(BaseModel):
+class BacktestIn(Body):
     rule_ids: list[Annotated[str, Field(max_length=100)]] | None = Field(None, max_length=1000)
     spec: dict[str, Any] | None = None
     yaml: str | None = Field(None, max_length=MAX_SPEC_CHARS)
@@ -87,13 +88,13 @@ class BacktestIn(BaseModel):
     kpi: Kpi = "roas"
 
 
-class IdsIn(BaseModel):
-    ids: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=10_000)
+class IdsIn(Body):
+    ids: list[RowId] = Field(min_length=1, max_length=10_000)
     force: bool = Field(False, description="Approve even when the entity changed since")
 
 
-class UndoIn(BaseModel):
-    action_ids: list[Annotated[int, Field(ge=1)]] | None = Field(None, max_length=10_000)
+class UndoIn(Body):
+    action_ids: list[RowId] | None = Field(None, max_length=10_000)
     run_id: str | None = Field(None, max_length=40)
     rule_id: str | None = Field(None, max_length=100)
     force: bool = Field(False, description="Undo even when the entity changed since")
@@ -316,7 +317,7 @@ def export(
     status: Annotated[list[Status] | None, Query()] = None,
     run_id: Annotated[str | None, Query(max_length=40)] = None,
     rule_id: Annotated[str | None, Query(max_length=100)] = None,
-    ids: Annotated[list[Annotated[int, Field(ge=1)]] | None, Query(max_length=10_000)] = None,
+    ids: Annotated[list[RowId] | None, Query(max_length=10_000)] = None,
 ) -> Response:
     data, n = svc.export_zip(
         _ws(state, workspace),

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from spendlab.app.api.bodies import Body
 from spendlab.app.api.deps import Admin, StateDep
 from spendlab.app.api.paging import Page, PageParams, page_params, paginate
 from spendlab.app.auth import (
@@ -35,19 +36,19 @@ class UserOut(BaseModel):
     last_login_at: str | None
 
 
-class UserIn(BaseModel):
+class UserIn(Body):
     username: str = Field(min_length=3, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
     role: Role = Role.VIEWER
 
 
-class UserPatch(BaseModel):
+class UserPatch(Body):
     role: Role | None = None
     disabled: bool | None = None
     password: str | None = Field(None, min_length=1, max_length=1024)
 
 
-class KeyIn(BaseModel):
+class KeyIn(Body):
     name: str = Field(min_length=1, max_length=100)
     role: Role = Role.VIEWER
     owner: str | None = Field(None, description="User the key acts for (default: you)")

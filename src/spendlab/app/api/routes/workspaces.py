@@ -9,6 +9,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from spendlab.app import access
+from spendlab.app.api.bodies import Body
 from spendlab.app.api.deps import Admin, StateDep, Viewer
 from spendlab.app.api.paging import Page, PageParams, page_params, paginate
 from spendlab.errors import NotFoundError
@@ -22,7 +23,7 @@ class WorkspaceOut(BaseModel):
     path: str
 
 
-class WorkspaceIn(BaseModel):
+class WorkspaceIn(Body):
     name: str = Field(min_length=1, max_length=100)
     path: str = Field(
         min_length=1,
@@ -69,7 +70,7 @@ def get_workspace(workspace: str, _: Viewer, state: StateDep) -> dict:
     return {**ws.to_dict(), "currency": currency, "tables": tables}
 
 
-class GrantIn(BaseModel):
+class GrantIn(Body):
     role: Literal["viewer", "analyst"] = Field(
         description="The user's role in this workspace (admins reach every workspace)"
     )

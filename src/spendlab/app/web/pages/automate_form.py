@@ -9,6 +9,7 @@ it is and edited in the YAML view. Every field has the id ``{"type": "au-f", "na
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from dash import dcc, html
@@ -283,7 +284,7 @@ def form_to_spec(base: dict[str, Any], v: dict[str, Any]) -> dict[str, Any]:
     sch: dict[str, Any] = {"every": v.get("schedule.every") or "daily"}
     if v.get("schedule.on"):
         sch["on"] = v["schedule.on"]
-    days = [int(d) for d in _list(v.get("schedule.days")) if d.lstrip("-").isdigit()]
+    days = [int(d) for d in _list(v.get("schedule.days")) if re.fullmatch(r"-?[0-9]+", d)]
     if days:
         sch["days"] = days
     for k in ("start", "end"):
