@@ -31,6 +31,7 @@ from spendlab.automate.rules.evaluate import evaluate
 from spendlab.automate.rules.spec import Rule
 from spendlab.automate.store import RuleStore
 from spendlab.core.actions import Action, ActionKind, ActionStatus
+from spendlab.core.faults import checkpoint
 from spendlab.data.schema import table_spec
 from spendlab.data.warehouse import Warehouse
 from spendlab.errors import ConfigError
@@ -105,8 +106,7 @@ def run_rules(
     res.actions = sorted(acts, key=lambda a: (a.status.value, a.rule_id or "", a.entity.key()))
     if mode == "preview" or rs is None:
         return res
-    res.action_ids = store.log_actions(rs, res.actions, approver=approver)
-    store.record_run(rs, res.run_id, as_of, mode, due, len(res.actions))
+    res.action_ids = store.log_run(rs, res.run_id, as_of, mode, due, res.actions, approver)
     if mode == "auto":
         todo = [i for i, a in zip(res.action_ids, res.actions, strict=True)
                 if a.status is ActionStatus.PROPOSED]  # fmt: skip
@@ -295,6 +295,8 @@ def _stale(
             if expect == "old":
                 cur[(key, a.field)] = a.new_value
             continue
+        if expect == "old" and _same(a.field, now, a.new_value):
+            continue  # already written (an approval that stopped before marking it): finish it
         if expect == "old":
             out[i] = (
                 f"action {i} ({what}): {a.field} is now {_show(now)}, not {_show(want)} as when "
@@ -335,6 +337,7 @@ def approve(
     if not rows:
         return Applied([], refused)
     write_entities(wh, [(a, a.new_value) for _, a, _ in rows], f"rules:approve:{rows[0][1].run_id}")
+    checkpoint("approve.after_write")  # test hook (core/faults.py): the warehouse is written
     done = [i for i, _, _ in rows]
     store.set_status(rs, done, ActionStatus.EXECUTED, approver=approver, executed_at=store.now())
     return Applied(done, refused)

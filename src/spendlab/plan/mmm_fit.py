@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spendlab.core.faults import checkpoint
 from spendlab.errors import SpendLabError
 from spendlab.measure.mmm import service, store
 
@@ -118,6 +119,7 @@ def queue_fit(ws: Workspace, plan: FitPlan, *, user: str, submit: Submit) -> dic
     run_id = service.start_fit(ws, plan, user=user)
 
     def work(progress: Progress) -> dict[str, Any]:
+        checkpoint("mmm.fit")  # test hook (core/faults.py): the job runs, the run is running
         return run_fit(ws, plan, run_id, progress)
 
     try:
