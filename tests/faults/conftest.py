@@ -8,6 +8,7 @@ no ``finally``, no ``atexit``, no rollback by the dying process."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from spendlab.core.faults import PAUSE_AT, PAUSE_DIR, PAUSE_TIMEOUT
@@ -80,7 +82,7 @@ def counts(ws: Path) -> dict[str, int]:
     """Rows per table in a workspace's warehouse, read by a fresh DuckDB connection."""
     con = duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True)
     try:
-        names = [r[0] for r in con.execute("select table_name from information_schema.tables")]
+        names = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
         return {n: con.execute(f'select count(*) from "{n}"').fetchone()[0] for n in names}
     finally:
         con.close()
@@ -91,3 +93,44 @@ def pause_dir(tmp_path: Path) -> Path:
     d = tmp_path / "pause"
     d.mkdir()
     return d
+
+
+@pytest.fixture(scope="session")
+def market():
+    from spendlab.simulate import SimConfig, simulate
+
+    return simulate(SimConfig(seed=3, days=70, campaigns=8, users=500, customers=200))
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory, market) -> Path:
+    """A small simulated workspace (tests copy it)."""
+    from spendlab.data.ingest import ingest_frames
+    from spendlab.data.warehouse import Warehouse
+
+    from ..conftest import forget_workspace_id
+
+    root = tmp_path_factory.mktemp("template") / "ws"
+    with Warehouse.init(root, currency="USD", name="demo") as wh:
+        tables = ("ad_performance", "outcomes", "entities", "touchpoints", "conversions")
+        ingest_frames(wh, {k: market.frames[k] for k in tables})
+    return forget_workspace_id(root)
+
+
+@pytest.fixture
+def ws(template: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "ws"
+    shutil.copytree(template, target)
+    return target
+
+
+def later_rows(market, days: int, copies: int = 1) -> pd.DataFrame:
+    """The market's ad_performance rows shifted ``days`` (and again, ``copies`` times) later:
+    rows the workspace does not hold yet."""
+    ap = market.frames["ad_performance"]
+    parts = []
+    for k in range(1, copies + 1):
+        x = ap.copy()
+        x["date"] = pd.to_datetime(x["date"]) + pd.Timedelta(days=days * k)
+        parts.append(x)
+    return pd.concat(parts, ignore_index=True)
