@@ -82,7 +82,9 @@ def counts(ws: Path) -> dict[str, int]:
     """Rows per table in a workspace's warehouse, read by a fresh DuckDB connection."""
     con = duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True)
     try:
-        names = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
+        names = [
+            r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
+        ]
         return {n: con.execute(f'select count(*) from "{n}"').fetchone()[0] for n in names}
     finally:
         con.close()

@@ -14,8 +14,9 @@ from .conftest import cli, counts, kill_at, later_rows, run
 
 
 def _ingest(ws: Path, file: Path) -> list[str]:
-    return cli("ingest", str(file), "-s", "generic", "-o", "table=ad_performance",
-               "-w", str(ws), "--json")  # fmt: skip
+    return cli(
+        "ingest", str(file), "-s", "generic", "-o", "table=ad_performance", "-w", str(ws), "--json"
+    )
 
 
 def test_a_load_killed_before_its_commit_leaves_nothing_and_reruns(
@@ -48,8 +49,9 @@ def small_disk(tmp_path: Path):
     mnt.mkdir()
     if shutil.which("mount") is None:
         pytest.skip("no mount command: cannot make a size-limited file system")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)  # fmt: skip
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot mount a size-limited tmpfs here (needs root): {r.stderr.strip()}")
     try:

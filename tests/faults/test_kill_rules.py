@@ -46,8 +46,17 @@ def _log(ws: Path) -> dict[str, list[dict]]:
 
 
 def _suggest(ws: Path) -> list[str]:
-    return cli("rules", "run", str(RULE), "--suggest", "-w", str(ws),
-               "--as-of", AS_OF.isoformat(), "--json")  # fmt: skip
+    return cli(
+        "rules",
+        "run",
+        str(RULE),
+        "--suggest",
+        "-w",
+        str(ws),
+        "--as-of",
+        AS_OF.isoformat(),
+        "--json",
+    )
 
 
 def _bids(ws: Path, keywords: list[str]) -> dict[str, float]:
