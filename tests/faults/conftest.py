@@ -10,9 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -136,3 +140,39 @@ def later_rows(market, days: int, copies: int = 1) -> pd.DataFrame:
         x["date"] = pd.to_datetime(x["date"]) + pd.Timedelta(days=days * k)
         parts.append(x)
     return pd.concat(parts, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    url: str
+
+    def ctl(self, action: str) -> None:
+        fast = ["-m", "fast"] if action != "start" else []
+        cmd = ["pg_ctlcluster", "15", self.name, action, *fast]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """A PostgreSQL 15 cluster of the drills' own (the PostgreSQL drill stops and starts it),
+    on a free port; never the default 5432 one."""
+    if shutil.which("pg_createcluster") is None and not Path("/usr/bin/pg_createcluster").exists():
+        pytest.skip(
+            "PostgreSQL server tools (pg_createcluster) not installed: apt install postgresql"
+        )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    name = f"spendlab_faults_{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["pg_createcluster", "15", name, "--port", str(port), "--", "--auth=trust"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        c = Cluster(name, f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres")
+        c.ctl("start")
+        yield c
+    finally:
+        subprocess.run(["pg_dropcluster", "15", name, "--stop"], check=False, capture_output=True)

@@ -3,14 +3,6 @@ clean JSON 503 (no traceback, no hang); requests after it succeed without restar
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -19,43 +11,9 @@ from spendlab.app.auth import create_user
 from spendlab.app.store import open_store
 from spendlab.config import Settings
 
+from .conftest import Cluster
+
 PASSWORD = "correct-horse-battery"
-
-
-@dataclass(frozen=True)
-class Cluster:
-    name: str
-    url: str
-
-    def ctl(self, action: str) -> None:
-        fast = ["-m", "fast"] if action != "start" else []
-        cmd = ["pg_ctlcluster", "15", self.name, action, *fast]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    """A PostgreSQL 15 cluster of this module's own (it is stopped and started by the tests),
-    on a free port; never the default 5432 one."""
-    if shutil.which("pg_createcluster") is None and not Path("/usr/bin/pg_createcluster").exists():
-        pytest.skip(
-            "PostgreSQL server tools (pg_createcluster) not installed: apt install postgresql"
-        )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    name = f"spendlab_faults_{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["pg_createcluster", "15", name, "--port", str(port), "--", "--auth=trust"],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        c = Cluster(name, f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres")
-        c.ctl("start")
-        yield c
-    finally:
-        subprocess.run(["pg_dropcluster", "15", name, "--stop"], check=False, capture_output=True)
 
 
 def _assert_clean_503(r) -> None:
