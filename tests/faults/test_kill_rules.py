@@ -121,3 +121,29 @@ def test_an_approval_killed_between_the_two_databases_finishes_on_reapproval(
     log = {str(a["id"]): a for a in _log(rules_ws)["rule_actions"]}
     assert {log[i]["status"] for i in ids} == {"executed"}
     assert all(log[i]["approver"] == "cli" for i in ids)
+
+
+def test_a_value_an_executed_action_set_is_not_taken_for_an_unlogged_write(rules_ws: Path):
+    """The recovery above must not execute a second proposal that merely has the same new
+    value as an action already executed (it was refused before and still is)."""
+    from datetime import timedelta
+
+    from spendlab.automate import service
+    from spendlab.automate.rules.spec import load_rules
+    from spendlab.workspace import Workspace
+
+    ws = Workspace.open(rules_ws)
+    rules = load_rules(RULE)
+    day1 = service.run(ws, rules, AS_OF, mode="suggest", approver="ana")["actions"]
+    day2 = service.run(ws, rules, AS_OF + timedelta(days=1), mode="suggest", approver="ana")
+    first = {(a["entity_id"], a["old_value"], a["new_value"]): a["action_id"] for a in day1}
+    twins = [
+        (first[k], a["action_id"])
+        for a in day2["actions"]
+        if (k := (a["entity_id"], a["old_value"], a["new_value"])) in first
+    ]
+    assert twins
+    i, j = twins[0]
+    assert service.approve(ws, [i], approver="ana")["executed"] == [i]
+    out = service.approve(ws, [j], approver="ana")
+    assert out["executed"] == [] and [r["action_id"] for r in out["refused"]] == [j]

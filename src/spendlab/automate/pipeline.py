@@ -261,6 +261,19 @@ def _show(v: object) -> str:
     return "missing" if v is None else str(v)
 
 
+def _unmarked_write(rs: RuleStore, a: Action, now: object) -> bool:
+    """Whether the entity already holds ``a``'s new value although no executed action set it:
+    an approval that stopped (a crash) after the warehouse's commit, before the log's."""
+    if not _same(str(a.field), now, a.new_value):
+        return False
+    return not any(
+        b.entity.key() == a.entity.key()
+        and b.field == a.field
+        and _same(str(a.field), now, b.new_value)
+        for _, b, _ in store.select_actions(rs, status=[ActionStatus.EXECUTED.value])
+    )
+
+
 def _stale(
     wh: Warehouse,
     rs: RuleStore,
@@ -274,6 +287,7 @@ def _stale(
     cur = current_values(wh, [a for _, a, _ in rows])
     out: dict[int, str] = {}
     seen: set[tuple] = set()
+    moved: set[tuple] = set()  # approve: fields an earlier action of this batch moved on
     # approve: oldest first, each accepted action moves its field on for the next one
     order = sorted(rows, key=lambda r: r[0], reverse=expect == "new")
     for i, a, _ in order:
@@ -294,9 +308,11 @@ def _stale(
         if _same(a.field, now, want):
             if expect == "old":
                 cur[(key, a.field)] = a.new_value
+                moved.add(group)
             continue
-        if expect == "old" and _same(a.field, now, a.new_value):
-            continue  # already written (an approval that stopped before marking it): finish it
+        if expect == "old" and group not in moved and _unmarked_write(rs, a, now):
+            moved.add(group)
+            continue  # written by an approval that stopped before logging it: finish it
         if expect == "old":
             out[i] = (
                 f"action {i} ({what}): {a.field} is now {_show(now)}, not {_show(want)} as when "
