@@ -124,7 +124,6 @@ def test_every_operation_without_server_errors(served):
         except Exception as e:  # every operation runs; the failures are reported together
             failures[name] = f"{type(e).__name__}: {str(e)[:1500]}"
         took[name] = time.perf_counter() - t0
-    slowest = sorted(took.items(), key=lambda kv: -kv[1])[:8]
     assert not failures, "\n\n".join(f"{k}: {v}" for k, v in failures.items())
     # the run reached the handlers, not only the validators
     assert seen.get(200, 0) > 10 * EXAMPLES and sum(seen.values()) > 60 * min(EXAMPLES, 10), seen

@@ -118,7 +118,7 @@ def test_a_misspelt_fit_option_starts_no_fit(served):
     h = login(c, "ana")
     r = c.post("/api/v1/workspaces/demo/mmm/fits", json={"fsat": True, "draws": 20}, headers=h)
     err = _unknown(r, "body.fsat", "fsat", "fast")
-    accepted = "accepted: adstock, chains, channel_by, channel_map, channels, controls, draws"
+    accepted = "accepted: activate, adstock, chains, channel_by, channel_map, channels, controls"
     assert accepted in err["issues"][0]["problem"]
     assert c.get("/api/v1/jobs", headers=h).json()["total"] == 0
     assert c.get("/api/v1/workspaces/demo/mmm/runs", headers=h).json()["total"] == 0

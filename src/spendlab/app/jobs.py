@@ -35,17 +35,20 @@ class JobRunner:
         self._fail_interrupted()
 
     def _fail_interrupted(self) -> None:
-        """Jobs left queued or running by a previous server process will never finish."""
+        """Jobs left queued or running by a previous server process (stopped, or killed) will
+        never finish: they become ``failed`` with the reason, so a client polling one stops
+        waiting and knows to start it again."""
+        reasons = {
+            "running": "the server stopped while it ran; start it again",
+            "queued": "the server stopped before it started; start it again",
+        }
         with self.store.session() as s:
-            s.execute(
-                update(Job)
-                .where(Job.status.in_(("queued", "running")))
-                .values(
-                    status="failed",
-                    error="the server stopped before the job finished; start it again",
-                    finished_at=utcnow(),
+            for status, reason in reasons.items():
+                s.execute(
+                    update(Job)
+                    .where(Job.status == status)
+                    .values(status="failed", error=reason, finished_at=utcnow())
                 )
-            )
 
     def submit(
         self,

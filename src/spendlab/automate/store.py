@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from spendlab.automate.rules.spec import Rule
 from spendlab.core.actions import Action, ActionKind, ActionStatus, EntityRef
+from spendlab.core.faults import checkpoint
 from spendlab.core.hierarchy import Level
 from spendlab.errors import ConfigError
 
@@ -202,40 +203,46 @@ def _enc(v: Any) -> str | None:
 
 def log_actions(rs: RuleStore, acts: list[Action], approver: str | None = None) -> list[int]:
     """Append actions to the log; returns their ids."""
-    ids = []
     with rs.engine.begin() as c:
-        for a in acts:
-            e = a.entity
-            res = c.execute(
-                actions.insert().values(
-                    workspace=rs.workspace,
-                    run_id=a.run_id,
-                    rule_id=a.rule_id,
-                    rule_version=a.rule_version,
-                    source=a.source,
-                    as_of=a.as_of,
-                    platform=e.platform,
-                    level=Level(e.level).value,
-                    account_id=e.account_id,
-                    campaign_id=e.campaign_id,
-                    ad_group_id=e.ad_group_id,
-                    keyword_id=e.keyword_id,
-                    ad_id=e.ad_id,
-                    kind=a.kind.value,
-                    old_value=_enc(a.old_value),
-                    new_value=_enc(a.new_value),
-                    numeric=a.kind in (ActionKind.SET_BID, ActionKind.SET_BUDGET),
-                    reason=a.reason,
-                    features=json.dumps(a.to_dict()["features"], default=str),
-                    priority=a.priority,
-                    until=a.until,
-                    status=a.status.value,
-                    approver=approver,
-                    idempotency_key=a.idempotency_key(),
-                    created_at=now(),
-                )
+        return _insert_actions(c, rs, acts, approver)
+
+
+def _insert_actions(
+    c: sa.Connection, rs: RuleStore, acts: list[Action], approver: str | None
+) -> list[int]:
+    ids = []
+    for a in acts:
+        e = a.entity
+        res = c.execute(
+            actions.insert().values(
+                workspace=rs.workspace,
+                run_id=a.run_id,
+                rule_id=a.rule_id,
+                rule_version=a.rule_version,
+                source=a.source,
+                as_of=a.as_of,
+                platform=e.platform,
+                level=Level(e.level).value,
+                account_id=e.account_id,
+                campaign_id=e.campaign_id,
+                ad_group_id=e.ad_group_id,
+                keyword_id=e.keyword_id,
+                ad_id=e.ad_id,
+                kind=a.kind.value,
+                old_value=_enc(a.old_value),
+                new_value=_enc(a.new_value),
+                numeric=a.kind in (ActionKind.SET_BID, ActionKind.SET_BUDGET),
+                reason=a.reason,
+                features=json.dumps(a.to_dict()["features"], default=str),
+                priority=a.priority,
+                until=a.until,
+                status=a.status.value,
+                approver=approver,
+                idempotency_key=a.idempotency_key(),
+                created_at=now(),
             )
-            ids.append(int(res.inserted_primary_key[0]))
+        )
+        ids.append(int(res.inserted_primary_key[0]))
     return ids
 
 
@@ -408,27 +415,57 @@ def record_run(
 ) -> None:
     """Log a run and mark each of its rule versions as run for ``as_of``."""
     with rs.engine.begin() as c:
+        _insert_run(c, rs, run_id, as_of, mode, rules, n_actions)
+
+
+def log_run(
+    rs: RuleStore,
+    run_id: str,
+    as_of: date,
+    mode: str,
+    rules: list[Rule],
+    acts: list[Action],
+    approver: str | None = None,
+) -> list[int]:
+    """A run's actions and its run record in ONE transaction (a crash between them would leave
+    actions a re-run logs again); returns the actions' ids."""
+    with rs.engine.begin() as c:
+        ids = _insert_actions(c, rs, acts, approver)
+        _insert_run(c, rs, run_id, as_of, mode, rules, len(acts))
+        checkpoint("rules.before_commit")  # test hook (core/faults.py)
+    return ids
+
+
+def _insert_run(
+    c: sa.Connection,
+    rs: RuleStore,
+    run_id: str,
+    as_of: date,
+    mode: str,
+    rules: list[Rule],
+    n_actions: int,
+) -> None:
+    c.execute(
+        runs.insert().values(
+            workspace=rs.workspace,
+            run_id=run_id,
+            as_of=as_of,
+            mode=mode,
+            rules=json.dumps([[r.id, r.version] for r in rules]),
+            started_at=now(),
+            n_actions=n_actions,
+        )
+    )
+    for r in rules:
         c.execute(
-            runs.insert().values(
+            rule_dates.insert().values(
                 workspace=rs.workspace,
-                run_id=run_id,
+                rule_id=r.id,
+                version=r.version,
                 as_of=as_of,
-                mode=mode,
-                rules=json.dumps([[r.id, r.version] for r in rules]),
-                started_at=now(),
-                n_actions=n_actions,
+                run_id=run_id,
             )
         )
-        for r in rules:
-            c.execute(
-                rule_dates.insert().values(
-                    workspace=rs.workspace,
-                    rule_id=r.id,
-                    version=r.version,
-                    as_of=as_of,
-                    run_id=run_id,
-                )
-            )
 
 
 def ran_on(rs: RuleStore, as_of: date) -> set[tuple[str, int]]:

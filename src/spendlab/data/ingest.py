@@ -27,12 +27,20 @@ import ibis
 import ibis.expr.types as ir
 
 from spendlab.config import get_settings
+from spendlab.core.faults import checkpoint, no_space
 from spendlab.data import quality
 from spendlab.data.schema import TableSpec, table_spec
 from spendlab.data.sources import ReadContext, get_source
 from spendlab.data.sources.base import ROW
 from spendlab.data.warehouse import Warehouse
-from spendlab.errors import ConfigError, Issue, SourceFormatError, SpendLabError, ValidationError
+from spendlab.errors import (
+    ConfigError,
+    Issue,
+    SourceFormatError,
+    SpendLabError,
+    ValidationError,
+    WorkspaceError,
+)
 
 Progress = Callable[[str], None]
 OnError = Literal["abort", "skip"]
@@ -206,6 +214,7 @@ def _load(
     file = report.file or report.source
     temps: list[str] = []
     ready: dict[str, tuple[ir.Table, int]] = {}
+    failed = False
     try:
         for name, table in staged.items():
             spec = table_spec(name)
@@ -288,13 +297,27 @@ def _load(
                     "tables": json.dumps({k: asdict(v) for k, v in report.tables.items()}),
                 }
             )
+            checkpoint("ingest.before_commit")  # test hook (core/faults.py)
             if dry_run:
                 raise _DryRun
     except _DryRun:
         pass
+    except Exception as e:
+        failed = True
+        if no_space(e):  # DuckDB rolled back (or refused the commit): nothing was written
+            raise WorkspaceError(
+                f"the disk holding workspace {wh.root} is full (no space left on device): "
+                f"nothing from {file} was loaded and the rows loaded before are intact; free "
+                "space on that disk (or move the workspace to a larger one) and load again"
+            ) from e
+        raise
     finally:
         for tmp in temps:
-            wh.drop_temp(tmp)
+            try:
+                wh.drop_temp(tmp)
+            except Exception:
+                if not failed:  # after a failure the connection may be gone: keep the cause
+                    raise
 
 
 class _DryRun(Exception):

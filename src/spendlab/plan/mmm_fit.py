@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spendlab.core.faults import checkpoint
 from spendlab.errors import NotFoundError, SpendLabError
 from spendlab.measure.mmm import service, store
 
@@ -184,6 +185,7 @@ def queue_fit(
     run_id = service.start_fit(ws, plan, user=user)
 
     def work(progress: Progress) -> dict[str, Any]:
+        checkpoint("mmm.fit")  # test hook (core/faults.py): the job runs, the run is running
         return run_fit(ws, plan, run_id, progress, activate=activate, user=user)
 
     params = {"run_id": run_id, **plan.request, **({"activate": True} if activate else {})}

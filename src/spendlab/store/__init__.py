@@ -71,8 +71,13 @@ def make_engine(url: str) -> Engine:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the store's schema to ``revision`` (idempotent)."""
+    """Bring the store's schema to ``revision`` (idempotent), all-or-nothing: a process killed
+    mid-migration leaves the store at the revision it had (docs/security.md, "Fault drills")."""
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            # pysqlite opens a transaction only before INSERT/UPDATE/DELETE: without this BEGIN
+            # each CREATE/ALTER/DROP would commit on its own, half a migration at a time
+            conn.exec_driver_sql("BEGIN")
         command.upgrade(_alembic_config(conn), revision)
 
 

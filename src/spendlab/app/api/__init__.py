@@ -30,6 +30,7 @@ from spendlab.app.api.routes import (
 from spendlab.app.api.state import AppState
 from spendlab.app.store import Store, open_store
 from spendlab.config import Settings, get_settings
+from spendlab.errors import SpendLabError
 from spendlab.workspace import server_store_url
 
 log = logging.getLogger("spendlab.api")
@@ -41,13 +42,30 @@ password, form fields) and send `Authorization: Bearer <access_token>`, or send 
 `page_size`."""
 
 
+def reconcile_runs(state: AppState) -> None:
+    """At start-up: MMM runs whose fit job died with the previous server process become
+    ``failed`` with the job's reason, in every registered workspace (list_runs does it again,
+    lazily, for a workspace registered later)."""
+    from spendlab.measure.mmm import service
+
+    for row in state.workspaces.list():
+        try:
+            failed = service.reconcile(state.workspaces.handle(row.id), state.jobs.get)
+        except (SpendLabError, OSError) as e:  # a moved or broken workspace: the server starts
+            log.warning("workspace %s: cannot check its MMM runs: %s", row.name, e)
+            continue
+        if failed:
+            log.warning("workspace %s: fit runs %s failed with their jobs", row.name, failed)
+
+
 def create_app(
     settings: Settings | None = None, store: Store | None = None, *, web: bool = True
 ) -> FastAPI:
     """The whole server. ``store`` defaults to the one at ``settings.store_url``."""
     settings = settings or get_settings()
     store = store or open_store(server_store_url(settings))
-    state = AppState(settings, store)
+    state = AppState(settings, store)  # jobs a stopped server left running are failed here
+    reconcile_runs(state)
     if state.tokens.ephemeral:
         log.warning("SPENDLAB_SECRET_KEY is not set: using a random key, so logins end on restart")
 

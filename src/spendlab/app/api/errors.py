@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spendlab.app.auth import AuthError, RateLimited
@@ -40,7 +41,19 @@ _CODES = {
     422: "validation_error",
     429: "rate_limited",
     500: "internal_error",
+    503: "unavailable",
 }
+
+#: A database that does not answer (PostgreSQL restarting, the network gone, a pool exhausted,
+#: SQLite locked past its timeout): the request may succeed when retried, so 503, not 500.
+_DB_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+def database_unavailable(e: Exception) -> bool:
+    """Whether ``e`` says the database cannot be reached now (rather than a bug in a query)."""
+    if isinstance(e, _DB_DOWN):
+        return True
+    return isinstance(e, sa_exc.DBAPIError) and bool(e.connection_invalidated)
 
 
 # the fix of a request-validation error, by pydantic error type (the default: see /docs)
@@ -166,6 +179,24 @@ def install(app: FastAPI) -> None:
         first = issues[0] if issues else {"location": "body", "problem": "invalid"}
         return error_response(
             422, f"invalid request: {first['location']}: {first['problem']}", issues=issues
+        )
+
+    @app.exception_handler(sa_exc.SQLAlchemyError)
+    async def _database(request: Request, e: sa_exc.SQLAlchemyError) -> JSONResponse:
+        if not database_unavailable(e):
+            return await _crash(request, e)
+        # no traceback: an outage is not a bug; the pool reconnects (pool_pre_ping) when it ends
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            str(getattr(e, "orig", None) or e).strip().splitlines()[0][:300],
+        )
+        return error_response(
+            503,
+            "the database is not answering (restarting or unreachable); try again in a few seconds",
+            code="database_unavailable",
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)
