@@ -291,7 +291,8 @@ def observed_spend(
     owner = {c: i for i, m in members.items() for c in m}
     t = ap.filter((ap.date >= start) & (ap.date <= last) & (ap.campaign_id != ""))
     t = count_once(t.filter(t.campaign_id.isin(sorted(owner))), "campaign")
-    daily = t.group_by(["date", "campaign_id"]).aggregate(spend=t.spend.sum()).to_pandas()
+    daily = t.group_by(["date", "campaign_id"]).aggregate(spend=exact_sum(t.spend))
+    daily = daily.to_pandas()
     if daily.empty:
         return empty
     daily["id"] = daily["campaign_id"].astype(str).map(owner)

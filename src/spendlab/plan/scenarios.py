@@ -327,14 +327,24 @@ def recommend(
             raise
         bd = build_bounds(ids, cons, cur)
         lo_sum, hi_sum = float(bd.lo.sum()), float(np.minimum(bd.hi, 1e300).sum())
-        kept = min(max(b, lo_sum), hi_sum)
-        notes.append(
-            f"the budget {b:,.2f} does not fit the trust region (it allows {lo_sum:,.2f} to "
-            f"{hi_sum:,.2f} per {cs.period} in total): the recommendation spends {kept:,.2f}; "
-            "widen the trust region (margin, max_step) or turn it off to spend the budget"
-        )
-        res = optimize(curves, kept, constraints=cons, observed=(omin, omax), **run)
-        b = kept
+        if b < lo_sum:  # never spend more than asked: the trust region's floors give way
+            t = cons.trust
+            cons = dataclasses.replace(
+                cons, trust=dataclasses.replace(t, lo=np.zeros(len(ids)), lo_why=t.lo_why)
+            )
+            notes.append(
+                f"the budget {b:,.2f} is below the trust region's lower bounds ({lo_sum:,.2f} "
+                f"per {cs.period} in total): they are dropped, so some entities go below the "
+                "spend they have run at"
+            )
+        else:  # spend what the trust region holds, and say so
+            notes.append(
+                f"the budget {b:,.2f} does not fit the trust region (it holds at most "
+                f"{hi_sum:,.2f} per {cs.period}): the recommendation spends {hi_sum:,.2f}; "
+                "widen the trust region (margin, max_step) or turn it off to spend the budget"
+            )
+            b = hi_sum
+        res = optimize(curves, b, constraints=cons, observed=(omin, omax), **run)
     x = res.frame["spend"].to_numpy(dtype=float)
     uplift = curves.response(x).sum(axis=-1) - curves.response(cur).sum(axis=-1)
     out = res.to_dict()
