@@ -200,3 +200,20 @@ def test_recommendations_stay_in_the_trust_region_by_default(planned) -> None:
     assert old["trust"]["region"] is None
     narrow = service.optimize(ws, trust=service.TrustRegion(max_step=0.1))
     assert narrow["allocation"]["search"] == pytest.approx(126.0)
+
+
+def test_cli_recommend_shows_bounds_and_honours_the_options(planned) -> None:
+    from typer.testing import CliRunner
+
+    from spendlab.cli.main import app as cli
+
+    w = ["plan", "recommend", "--workspace", str(planned.path), "--json"]
+    runner = CliRunner()
+    rec = json.loads(runner.invoke(cli, w).stdout)
+    assert rec == json.loads(json.dumps(service.optimize(planned), default=str))
+    wide = json.loads(runner.invoke(cli, [*w, "--max-step", "0.5"]).stdout)
+    assert {e["id"]: e["lo"] for e in wide["trust"]["entities"]}["search"] == 70.0
+    off = json.loads(runner.invoke(cli, [*w, "--no-trust-region"]).stdout)
+    assert off["trust"]["region"] is None and "social" in off["outside_observed"]
+    text = runner.invoke(cli, w[:-1])
+    assert text.exit_code == 0 and "max step" in text.stdout and "no posterior draws" in text.stdout

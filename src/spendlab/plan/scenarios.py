@@ -400,7 +400,7 @@ def _trust_report(
                 "outside_observed": bool(r.outside_observed),
             }
         )
-    test, advice = _advice(fr, up, period)
+    test, advice = _advice(fr, up, period, trust is not None)
     return {
         "region": None if trust is None else dataclasses.asdict(trust),
         "entities": entities,
@@ -410,7 +410,9 @@ def _trust_report(
     }
 
 
-def _advice(fr: pd.DataFrame, up: Mapping[str, Any], period: str) -> tuple[bool, str]:
+def _advice(
+    fr: pd.DataFrame, up: Mapping[str, Any], period: str, bounded: bool = True
+) -> tuple[bool, str]:
     """``(test_first, a plain sentence)``: test before moving when the posterior draws do not
     agree that the move helps (P(uplift > 0) below :data:`P_CONFIDENT` or an interval that
     includes 0)."""
@@ -420,9 +422,14 @@ def _advice(fr: pd.DataFrame, up: Mapping[str, Any], period: str) -> tuple[bool,
     p = up["p_positive"]
     pct = 100 * up["interval"]
     if p is None:
-        return False, (
-            "The curve set carries no posterior draws, so the uplift has no interval; the trust "
-            "region keeps the move within the spend each entity has run at."
+        return (
+            False,
+            "The curve set carries no posterior draws, so the uplift has no interval; "
+            + (
+                "the trust region keeps the move within the spend each entity has run at."
+                if bounded
+                else "with the trust region off, the move may go where no spend has been observed."
+            ),
         )
     if p >= P_CONFIDENT and up["lo"] > 0:
         return False, (
