@@ -172,3 +172,10 @@ def test_draw_objective_respects_a_lower_bound_between_inflection_and_tangent() 
         point.frame["spend"].to_numpy(), rel=1e-4
     )
     assert with_draws.kkt_gap == pytest.approx(point.kkt_gap, abs=1e-9)
+
+
+def test_a_budget_below_the_trust_floors_is_spent_not_exceeded() -> None:
+    rec = recommend(_cs(FRAME), CURRENT, budget=100.0, observed=OBSERVED, trust=TrustRegion())
+    assert sum(rec["allocation"].values()) == pytest.approx(100.0)
+    assert rec["allocation"] == pytest.approx({"a": 100.0, "b": 0.0})
+    assert "below the trust region's lower bounds" in rec["notes"][0]
