@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from spendlab.automate import store as rules_store
 from spendlab.core.actions import Action, ActionKind, ActionStatus, EntityRef
 from spendlab.core.hierarchy import Level
+from spendlab.plan.constraints import Constraints
 from spendlab.plan.curvesets import current_spend, load_curve_set, save_curve_set
 from spendlab.plan.optimizer import optimize
 
@@ -107,9 +108,27 @@ def test_recommendations_with_pending_actions(planned):
     assert sum(rec["allocation"].values()) == pytest.approx(total, rel=1e-9)
     assert rec["kkt_gap"] <= 1e-9 and rec["binding"]
     cs = load_curve_set(ws.store.engine, ws.id)
-    ref = optimize(cs.curves(), total, current=[rec["current"][i] for i in cs.ids])
+    # inside the trust region it lists: the same as the optimizer with those bounds
+    ents = {e["id"]: e for e in rec["trust"]["entities"]}
+    assert all(e["lo"] <= e["recommended"] <= e["hi"] for e in ents.values())
+    bounds = Constraints(
+        min={i: ents[i]["lo"] for i in cs.ids}, max={i: ents[i]["hi"] for i in cs.ids}
+    )
+    cur = [rec["current"][i] for i in cs.ids]
+    ref = optimize(cs.curves(), total, current=cur, constraints=bounds)
     assert rec["allocation"] == pytest.approx(ref.allocation, rel=1e-9)
     assert rec["uplift"]["mean"] >= 0
+    assert rec["trust"]["advice"] and rec["trust"]["test_first"] is False
+    # without it (the old behaviour): the curves alone decide
+    r = c.get(
+        "/api/get_recommendations",
+        params={"workspace": "demo", "trust_region": "false"},
+        headers=login(c, "vic"),
+    )
+    old = r.json()["budget"]
+    ref = optimize(cs.curves(), total, current=cur)
+    assert old["allocation"] == pytest.approx(ref.allocation, rel=1e-9)
+    assert old["trust"]["region"] is None
     assert out["pending_total"] == 1 and out["pending_actions"][0]["reason"] == "rule says so"
 
 

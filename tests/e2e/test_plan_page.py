@@ -6,6 +6,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from spendlab.app.web.pages.plan import money
+from spendlab.plan.constraints import TrustRegion
 from spendlab.plan.scenarios import predict, recommend
 from spendlab.plan.service import context
 
@@ -40,12 +41,16 @@ def test_sliders_optimizer_and_saved_scenarios(page, site, shot):
     page.click("#plan-opt-run")
     table = page.locator("#plan-opt-table")
     expect(table).to_be_visible()
-    rec = recommend(pc.cs, pc.current, budget=round(sum(cur), 2))
+    rec = recommend(
+        pc.cs, pc.current, budget=round(sum(cur), 2), observed=pc.observed, trust=TrustRegion()
+    )
     for k, i in enumerate(ids):
         row = table.locator("tr").nth(k + 1)
         expect(row.locator("td").nth(0)).to_have_text(i)
         expect(row.locator("td").nth(2)).to_have_text(money(rec["allocation"][i]))
     expect(page.locator("#plan-opt-uplift")).to_contain_text(money(rec["uplift"]["mean"]))
+    expect(page.locator("#plan-opt-advice")).to_have_text(rec["trust"]["advice"])
+    expect(table).to_contain_text("Bounds (why)")
     # save the slider scenario and see it side by side
     page.fill("#plan-name", "e2e more search")
     page.click("#plan-save")

@@ -177,3 +177,43 @@ def test_predict_roi_needs_a_fitted_model(ws) -> None:
         service.predict_roi(ws, {"search": 1.0})
     with pytest.raises(NotFoundError, match="no model run 'r1' in this workspace"):
         service.predict_roi(ws, {}, run_id="r1")
+
+
+def test_recommendations_stay_in_the_trust_region_by_default(planned) -> None:
+    """tv and search ran flat (280 and 140 a day), social never ran: the default trust region
+    allows tv and search +-30% (max step) and keeps social at 0; without it the optimizer moves
+    money to spend levels never seen, and says so."""
+    ws = planned
+    obs = service.context(ws).observed
+    assert obs["tv"] == {"q_lo": 280.0, "q_hi": 280.0, "min": 280.0, "max": 280.0, "days": 30}
+    assert obs["social"]["days"] == 0
+    rec = service.recommend(ws)["budget"]
+    ents = {e["id"]: e for e in rec["trust"]["entities"]}
+    assert (ents["tv"]["lo"], ents["tv"]["hi"]) == pytest.approx((196.0, 364.0))
+    assert (ents["search"]["lo_why"], ents["search"]["binds"]) == ("max step", "lo")
+    assert rec["allocation"] == pytest.approx({"tv": 322.0, "search": 98.0, "social": 0.0})
+    assert ents["social"]["hi"] == 0.0 and ents["social"]["observed"] is None
+    assert rec["outside_observed"] == ["tv", "search"]  # 30% off a flat history: flagged
+    old = service.optimize(ws, trust=False)
+    assert old["allocation"]["social"] > 50 and old["allocation"]["search"] == 0.0
+    assert old["outside_observed"] == ["tv", "search", "social"]
+    assert old["trust"]["region"] is None
+    narrow = service.optimize(ws, trust=service.TrustRegion(max_step=0.1))
+    assert narrow["allocation"]["search"] == pytest.approx(126.0)
+
+
+def test_cli_recommend_shows_bounds_and_honours_the_options(planned) -> None:
+    from typer.testing import CliRunner
+
+    from spendlab.cli.main import app as cli
+
+    w = ["plan", "recommend", "--workspace", str(planned.path), "--json"]
+    runner = CliRunner()
+    rec = json.loads(runner.invoke(cli, w).stdout)
+    assert rec == json.loads(json.dumps(service.optimize(planned), default=str))
+    wide = json.loads(runner.invoke(cli, [*w, "--max-step", "0.5"]).stdout)
+    assert {e["id"]: e["lo"] for e in wide["trust"]["entities"]}["search"] == 70.0
+    off = json.loads(runner.invoke(cli, [*w, "--no-trust-region"]).stdout)
+    assert off["trust"]["region"] is None and "social" in off["outside_observed"]
+    text = runner.invoke(cli, w[:-1])
+    assert text.exit_code == 0 and "max step" in text.stdout and "no posterior draws" in text.stdout

@@ -1,4 +1,5 @@
-"""Planning commands: ``spendlab plan optimize`` and ``spendlab plan allocate``."""
+"""Planning commands: ``spendlab plan optimize`` (a CURVES file), ``spendlab plan recommend`` (a
+workspace's active curve set, inside the trust region) and ``spendlab plan allocate``."""
 
 from __future__ import annotations
 
@@ -157,11 +158,69 @@ def parse_group(text: str) -> Any:
     return GroupCap(name.strip(), [i.strip() for i in ids.split(",") if i.strip()], value)
 
 
+def recommend_cmd(
+    budget: Annotated[
+        float | None, typer.Option(help="Total budget per period (default: the current total).")
+    ] = None,
+    trust_region: Annotated[
+        bool,
+        typer.Option(
+            "--trust-region/--no-trust-region",
+            help="Stay within the spend range each entity ran at (see docs/trust.md).",
+        ),
+    ] = True,
+    trust_margin: Annotated[
+        float, typer.Option(min=0, max=10, help="Widen the observed range by this fraction.")
+    ] = 0.1,
+    max_step: Annotated[
+        float,
+        typer.Option(min=0, max=100, help="Largest move from current where history is flat."),
+    ] = 0.3,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The recommended allocation on the workspace's active curve set: each entity's bounds and
+    why, the uplift with its interval and P(uplift > 0), and whether to test before moving."""
+
+    def body() -> dict[str, Any]:
+        from spendlab.plan.constraints import TrustRegion
+        from spendlab.plan.service import optimize
+        from spendlab.workspace import Workspace
+
+        trust = TrustRegion(margin=trust_margin, max_step=max_step) if trust_region else False
+        return optimize(Workspace.open(workspace), budget=budget, trust=trust)
+
+    result = run(body, as_json=as_json)
+    if as_json:
+        emit_json(result)
+        return
+    from rich.table import Table
+
+    t = Table("entity", "current", "recommended", "lo", "hi", "why", "binds", "observed?")
+    for e in result["trust"]["entities"]:
+        hi = "-" if e["hi"] is None else f"{e['hi']:,.2f}"
+        why = e["lo_why"] if e["lo_why"] == e["hi_why"] else f"{e['lo_why']} / {e['hi_why']}"
+        seen = "OUTSIDE" if e["outside_observed"] else "yes"
+        cells = (e["current"], e["recommended"], e["lo"])
+        t.add_row(e["id"], *(f"{v:,.2f}" for v in cells), hi, why, e["binds"] or "", seen)
+    out.print(t)
+    up = result["uplift"]
+    p = "" if up["p_positive"] is None else f", P(uplift > 0) = {up['p_positive']:.2f}"
+    out.print(
+        f"Uplift {up['mean']:,.2f} per {result['period']} ({up['interval']:.0%} interval "
+        f"{up['lo']:,.2f} to {up['hi']:,.2f}{p})"
+    )
+    for line in result["notes"]:
+        out.print(line)
+    out.print(result["trust"]["advice"])
+
+
 def register(app: typer.Typer) -> None:
     from spendlab.cli import plan_scenarios
 
     plan_app.command("optimize")(optimize_cmd)
     plan_app.command("allocate")(allocate_cmd)
+    plan_app.command("recommend")(recommend_cmd)
 
     plan_scenarios.register(plan_app)
     app.add_typer(plan_app, name="plan")

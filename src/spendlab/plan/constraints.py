@@ -4,6 +4,12 @@ Every per-entity constraint (absolute min/max, min/max relative to current spend
 change per day, minimum ROAS / maximum CPA) becomes an interval ``[lo, hi]``; the tightest one is
 remembered by name so results can say which constraint binds. Group caps (channel > campaign)
 must be laminar: two groups are either disjoint or one contains the other.
+
+The **trust region** (:class:`TrustRegion`, :func:`trust_bounds`) keeps a recommendation where the
+curves were fitted: each entity stays within the spend range it actually ran at (quantiles of its
+daily spend over recent history, with a margin), widened to a maximum step around current spend
+where that range is narrower (a flat history). It enters :class:`Constraints` as ``trust`` and is
+intersected with the user's constraints like any other bound.
 """
 
 from __future__ import annotations
@@ -31,6 +37,72 @@ class GroupCap:
     cap: float
 
 
+TRUST_WHY = ("observed range", "max step")
+
+
+@dataclass(frozen=True)
+class TrustRegion:
+    """How far a recommendation may move each entity from today's spend.
+
+    ``margin``: the observed range ``[q_lo, q_hi]`` is widened by this fraction on each side
+    (0.1: from 0.9 q_lo to 1.1 q_hi); ``max_step``: where that range reaches less than this
+    fraction of current spend away from current (or the entity has no spend history), the bound
+    is ``current x (1 -/+ max_step)`` instead; ``quantiles``: the daily-spend quantiles that make
+    the observed range; ``history_days``: the days of delivery they are taken over."""
+
+    margin: float = 0.1
+    max_step: float = 0.3
+    quantiles: tuple[float, float] = (0.05, 0.95)
+    history_days: int = 91
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.margin <= 10:
+            raise ConfigError(f"trust region margin must be in [0, 10], got {self.margin}")
+        if not 0 <= self.max_step <= 100:
+            raise ConfigError(f"trust region max_step must be in [0, 100], got {self.max_step}")
+        a, b = self.quantiles
+        if not 0 <= a <= b <= 1:
+            raise ConfigError(f"trust region quantiles must be 0 <= lo <= hi <= 1, got {a}, {b}")
+        if self.history_days < 1:
+            raise ConfigError(f"history_days must be >= 1, got {self.history_days}")
+
+
+@dataclass(frozen=True)
+class TrustBounds:
+    """Per-entity trust bounds (arrays in the curves' id order) with why each holds
+    (``observed range`` | ``max step``)."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    lo_why: np.ndarray
+    hi_why: np.ndarray
+
+
+def trust_bounds(
+    current: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray, region: TrustRegion
+) -> TrustBounds:
+    """The trust bounds of entities with ``current`` spend and observed range ``[q_lo, q_hi]``
+    (NaN: no history). Each side is the observed range widened by the margin, or the max step
+    around current where that reaches less far from current."""
+    cur = np.asarray(current, dtype=float)
+    ql, qh = np.asarray(q_lo, dtype=float), np.asarray(q_hi, dtype=float)
+    known = np.isfinite(ql) & np.isfinite(qh)
+    obs_lo = np.where(known, ql * (1 - region.margin), np.inf)
+    obs_hi = np.where(known, qh * (1 + region.margin), -np.inf)
+    step_lo = np.maximum(cur * (1 - region.max_step), 0.0)
+    step_hi = cur * (1 + region.max_step)
+    use_obs_lo = obs_lo <= step_lo
+    use_obs_hi = obs_hi >= step_hi
+    lo = np.maximum(np.where(use_obs_lo, obs_lo, step_lo), 0.0)
+    hi = np.where(use_obs_hi, obs_hi, step_hi)
+    return TrustBounds(
+        lo=lo,
+        hi=hi,
+        lo_why=np.where(use_obs_lo, TRUST_WHY[0], TRUST_WHY[1]).astype(object),
+        hi_why=np.where(use_obs_hi, TRUST_WHY[0], TRUST_WHY[1]).astype(object),
+    )
+
+
 @dataclass(frozen=True)
 class Constraints:
     """Constraints on an allocation. Per-entity values are a scalar (every entity), a mapping
@@ -44,6 +116,8 @@ class Constraints:
     - ``min_roas``: the entity's average return ``f(x)/x`` must stay at or above this;
       ``max_cpa``: ``x/f(x)`` at or below this (conversion curves). Both cap spend.
     - ``groups``: nested caps.
+    - ``trust``: the trust region's bounds (:func:`trust_bounds`); the user's constraints
+      tighten them further.
     """
 
     min: PerEntity = None
@@ -56,6 +130,7 @@ class Constraints:
     min_roas: PerEntity = None
     max_cpa: PerEntity = None
     groups: Sequence[GroupCap] = field(default_factory=tuple)
+    trust: TrustBounds | None = None
 
 
 def per_entity(value: PerEntity, ids: Sequence[str], name: str, default: float) -> np.ndarray:
@@ -143,6 +218,18 @@ def build_bounds(
         _tighten(hi, hi_src, roas_cap, "min ROAS", upper=True)
     if cpa_cap is not None:
         _tighten(hi, hi_src, cpa_cap, "max CPA", upper=True)
+    if cons.trust is not None:  # inside the user's bounds: an explicit constraint wins a conflict
+        t = cons.trust
+        if np.shape(t.lo) != (n,) or np.shape(t.hi) != (n,):
+            raise ConfigError(f"trust bounds: expected {n} values (one per entity)")
+        tlo, thi = np.asarray(t.lo, dtype=float), np.asarray(t.hi, dtype=float)
+        clash_lo, clash_hi = tlo > hi, thi < lo  # the user's bound then holds both sides
+        up, down = (tlo > lo) & ~clash_lo, (thi < hi) & ~clash_hi
+        lo2, lo_src2 = lo.copy(), lo_src.copy()
+        lo[up], lo_src[up] = tlo[up], np.asarray(t.lo_why, dtype=object)[up]
+        lo[clash_lo], lo_src[clash_lo] = hi[clash_lo], hi_src[clash_lo]
+        hi[down], hi_src[down] = thi[down], np.asarray(t.hi_why, dtype=object)[down]
+        hi[clash_hi], hi_src[clash_hi] = lo2[clash_hi], lo_src2[clash_hi]
     if cons.locked:
         pos = {k: i for i, k in enumerate(ids)}
         unknown = [k for k in cons.locked if k not in pos]

@@ -289,6 +289,60 @@ def current_spend(wh: Any, cs: CurveSet, days: int = 28) -> pd.DataFrame:
     return out
 
 
+def observed_spend(
+    wh: Any, cs: CurveSet, days: int = 91, quantiles: tuple[float, float] = (0.05, 0.95)
+) -> pd.DataFrame:
+    """The spend range each entity actually ran at: its daily spend (summed over its member
+    campaigns, counted once per day like :func:`current_spend`; days without delivery count as
+    0) over the last ``days`` days of ``ad_performance``, times the period length. Returns
+    ``id``, ``q_lo``/``q_hi`` (the ``quantiles``), ``min``, ``max`` and ``days`` (days in the
+    window with spend); entities without warehouse spend get NaN and 0 days. The trust region
+    of a recommendation (:mod:`spendlab.plan.constraints`) is built from it."""
+    if days < 1:
+        raise ConfigError(f"days must be >= 1, got {days}")
+    ids, members = cs.ids, cs.members()
+    cols = ["id", "q_lo", "q_hi", "min", "max", "days"]
+    none = {"q_lo": np.nan, "q_hi": np.nan, "min": np.nan, "max": np.nan, "days": 0}
+    empty = pd.DataFrame([{"id": i, **none} for i in ids], columns=cols)
+    ap = wh.table("ad_performance")
+    span = ap.aggregate(lo=ap.date.min(), hi=ap.date.max()).to_pandas().iloc[0]
+    if pd.isna(span["hi"]):
+        return empty
+    last = pd.Timestamp(span["hi"]).date()
+    start = max(last - dt.timedelta(days=days - 1), pd.Timestamp(span["lo"]).date())
+    owner = {c: i for i, m in members.items() for c in m}
+    t = ap.filter((ap.date >= start) & (ap.date <= last) & (ap.campaign_id != ""))
+    t = count_once(t.filter(t.campaign_id.isin(sorted(owner))), "campaign")
+    daily = t.group_by(["date", "campaign_id"]).aggregate(spend=exact_sum(t.spend))
+    daily = daily.to_pandas()
+    if daily.empty:
+        return empty
+    daily["id"] = daily["campaign_id"].astype(str).map(owner)
+    daily["date"] = pd.to_datetime(daily["date"])
+    per = daily.groupby(["id", "date"])["spend"].sum().unstack("id")
+    per = per.reindex(pd.date_range(start, last, freq="D")).fillna(0.0) * cs.period_days
+    rows = []
+    for i in ids:
+        if i not in per.columns or not (per[i] > 0).any():
+            rows.append({"id": i, **none})
+            continue
+        v = per[i].to_numpy(dtype=float)
+        q = np.quantile(v, quantiles)
+        rows.append(
+            {
+                "id": i,
+                "q_lo": float(q[0]),
+                "q_hi": float(q[1]),
+                "min": float(v.min()),
+                "max": float(v.max()),
+                "days": int((v > 0).sum()),
+            }
+        )
+    out = pd.DataFrame(rows, columns=cols)
+    out.attrs["window"] = (start.isoformat(), last.isoformat())
+    return out
+
+
 # --- the simulator's true curves (truth.json, plain JSON: plan never imports the simulator) ------
 def truth_frames(truth: Mapping[str, Any]) -> dict[str, tuple[pd.DataFrame, dict[str, Any]]]:
     """Curve frames from a simulator ``truth.json`` dict: ``"campaigns"`` (exact per-campaign

@@ -23,7 +23,13 @@ import numpy as np
 import pandas as pd
 
 from spendlab.errors import ConfigError
-from spendlab.plan.constraints import Constraints, InfeasibleError, build_bounds, per_entity
+from spendlab.plan.constraints import (
+    TRUST_WHY,
+    Constraints,
+    InfeasibleError,
+    build_bounds,
+    per_entity,
+)
 from spendlab.plan.curves import ResponseCurves
 from spendlab.plan.risk import DrawObjective
 from spendlab.plan.solver import CurveLike, WaterFill
@@ -38,7 +44,10 @@ class OptimizationResult:
     ``frame`` columns: ``id``, ``current``, ``spend`` (the recommendation), ``change``,
     ``response`` (expected at ``spend``; posterior mean with draws), ``marginal`` (d response /
     d spend at ``spend``: the ``mroas`` for revenue curves), ``lo``/``hi`` (effective bounds),
-    ``binding`` (the constraint holding the entity at a bound, '' when free),
+    ``binding`` (the constraint holding the entity at a bound, '' when free), ``binds`` (``lo`` |
+    ``hi`` | '': which bound holds it), ``lo_why``/``hi_why`` (each bound's reason: ``observed
+    range`` or ``max step`` of the trust region, ``user constraint (...)``, ``non-negative
+    spend`` / ``no limit``),
     ``outside_observed`` (spend outside the historically observed range).
     ``expected``: total response, mean with a central ``interval`` across posterior draws
     (``lo == hi == mean`` without draws). ``kkt_gap``: relative duality gap (certificate).
@@ -263,8 +272,9 @@ def _frame(f: CurveLike, ids, x, cur, bounds, observed) -> pd.DataFrame:
     n = len(ids)
     curv = cur if cur is not None else np.full(n, np.nan)
     tol = 1e-9 * (1 + np.abs(x))
-    at_hi = (x >= bounds.hi - tol) & np.isfinite(bounds.hi)
-    at_lo = (x <= bounds.lo + tol) & ~at_hi
+    hi_raw = (x >= bounds.hi - tol) & np.isfinite(bounds.hi)
+    at_lo = (x <= bounds.lo + tol) & ~(hi_raw & (bounds.lo_src == "non-negative spend"))
+    at_hi = hi_raw & ~at_lo  # lo == hi: the lower bound's reason, unless it is only "spend >= 0"
     binding = np.where(at_hi, bounds.hi_src, np.where(at_lo, bounds.lo_src, ""))
     binding = np.where(binding == "non-negative spend", "", binding)
     outside = np.zeros(n, dtype=bool)
@@ -282,9 +292,23 @@ def _frame(f: CurveLike, ids, x, cur, bounds, observed) -> pd.DataFrame:
             "lo": bounds.lo,
             "hi": bounds.hi,
             "binding": binding.astype(str),
+            "binds": np.where(at_hi, "hi", np.where(at_lo, "lo", "")),
+            "lo_why": [_why(v, "lo") for v in bounds.lo_src],
+            "hi_why": [_why(v, "hi") for v in bounds.hi_src],
             "outside_observed": outside,
         }
     )
+
+
+def _why(src: Any, side: str) -> str:
+    """A bound's reason in words: the trust region's (observed range / max step), none, or the
+    user's constraint that set it."""
+    src = str(src or "")
+    if src in TRUST_WHY:
+        return src
+    if src in ("", "non-negative spend"):
+        return "no limit" if side == "hi" else "non-negative spend"
+    return f"user constraint ({src})"
 
 
 def _explain(fr: pd.DataFrame, bounds, lam, spent, goal, budget, x) -> list[str]:
@@ -310,7 +334,7 @@ def _explain(fr: pd.DataFrame, bounds, lam, spent, goal, budget, x) -> list[str]
     b = fr[fr["binding"] != ""]
     if len(b) <= 10:
         for _, r in b.iterrows():
-            side = "upper" if r["spend"] >= r["hi"] - 1e-9 * (1 + r["hi"]) else "lower"
+            side = "upper" if r["binds"] == "hi" else "lower"
             out.append(
                 f"{r['id']}: held at its {side} bound {r['spend']:.6g} by {r['binding']} "
                 f"(marginal return there {r['marginal']:.4g})"

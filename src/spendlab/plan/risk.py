@@ -65,6 +65,16 @@ class DrawObjective:
         j = int(round(self.q * (r.shape[0] - 1)))
         return np.argsort(r, axis=0)[j : j + 1]
 
+    def inflection(self) -> np.ndarray:
+        """Where the statistic's curve turns concave: the largest inflection across draws (every
+        draw is concave past it, so their mean is too; exact when the draws share one shape).
+        Without it the solver would treat spend below the tangent point as the chord from 0,
+        which is wrong once a lower bound (a trust region) keeps the entity above 0."""
+        infl = np.zeros(self.n)
+        for idx, fam in self.curves.blocks:
+            infl[idx] = fam.inflection().max(axis=0)
+        return np.minimum(infl, self.tangent_point())
+
     def tangent_point(self) -> np.ndarray:
         """Where the line from the origin touches the statistic's curve (0 when concave)."""
         if self._tau is not None:
@@ -92,9 +102,12 @@ class DrawObjective:
         return tau
 
     def inverse_marginal(self, m: np.ndarray) -> np.ndarray:
-        """Spend on the concave branch (past the tangent point) where the marginal equals ``m``."""
+        """Spend on the concave branch (past the inflection, like
+        :meth:`spendlab.plan.curves.CurveFamily.inverse_marginal`) where the marginal equals
+        ``m``; the inflection when ``m`` exceeds the largest marginal there."""
         m = np.broadcast_to(np.asarray(m, dtype=float), (self.n,))
-        lo = self.tangent_point().copy()
+        start = self.inflection()
+        lo = start.copy()
         hi = np.maximum(2 * lo, 1.0)
         for _ in range(200):
             grow = self.marginal(hi) > m
@@ -106,4 +119,4 @@ class DrawObjective:
             mid = 0.5 * (lo + hi)
             above = self.marginal(mid) > m
             lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-        return np.where(at_lo, self.tangent_point(), 0.5 * (lo + hi))
+        return np.where(at_lo, start, 0.5 * (lo + hi))

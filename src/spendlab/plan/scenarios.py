@@ -25,6 +25,7 @@ hi == mean`` without draws). Spend is per the curve set's period.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,7 +37,13 @@ from sqlalchemy.engine import Engine
 from spendlab.core.jsonsafe import jsonable
 from spendlab.errors import ConfigError
 from spendlab.plan import store
-from spendlab.plan.constraints import Constraints
+from spendlab.plan.constraints import (
+    Constraints,
+    InfeasibleError,
+    TrustRegion,
+    build_bounds,
+    trust_bounds,
+)
 from spendlab.plan.curves import ResponseCurves
 from spendlab.plan.curvesets import CurveSet
 from spendlab.plan.optimizer import optimize
@@ -282,42 +289,173 @@ def recommend(
     target: float | None = None,
     risk: str = "mean",
     interval: float = 0.9,
+    observed: Mapping[str, Mapping[str, float]] | None = None,
+    trust: TrustRegion | None = None,
 ) -> dict[str, Any]:
     """The optimizer's allocation of ``budget`` (default: the current total) on ``cs``, with the
-    expected uplift over the current allocation (per posterior draw: {mean, lo, hi}), the KKT gap
-    and the binding constraints in words."""
+    expected uplift over the current allocation (per posterior draw: {mean, lo, hi} and
+    ``p_positive``), the KKT gap and the binding constraints in words.
+
+    ``observed``: the spend range each entity ran at (:func:`spendlab.plan.curvesets.
+    observed_spend` rows by id: ``q_lo``, ``q_hi``, ``min``, ``max``); spend outside
+    ``[min, max]`` is flagged ``outside_observed`` (an entity without history: any move).
+    ``trust``: the trust region (:class:`TrustRegion`) made hard bounds; ``None`` turns it off.
+    ``trust`` in the result lists each entity's bounds, why they hold and which one binds, and
+    the advice (``test_first`` and a plain ``advice`` sentence)."""
     curves = cs.curves()
-    cur = np.array([float(current.get(i, 0.0)) for i in curves.ids])
+    ids = curves.ids
+    cur = np.array([float(current.get(i, 0.0)) for i in ids])
     b = float(cur.sum()) if budget is None else float(budget)
     if b <= 0 and budget is None and goal in ("response", "revenue", "conversions"):
         raise ConfigError(
             "no current spend found for these curves (and no budget given): load ad delivery "
             "for the curve set's campaigns, or pass a budget"
         )
-    res = optimize(
-        curves,
-        b,
-        goal=goal,
-        target=target,
-        constraints=constraints,
-        current=cur,
-        risk=risk,
-        interval=interval,
-    )
+    obs = {i: dict((observed or {}).get(i) or {}) for i in ids}
+    col = {k: np.array([float(obs[i].get(k, np.nan)) for i in ids]) for k in OBSERVED_KEYS}
+    seen = np.isfinite(col["min"]) & np.isfinite(col["max"])
+    omin, omax = np.where(seen, col["min"], cur), np.where(seen, col["max"], cur)
+    cons = constraints or Constraints()
+    if trust is not None:
+        cons = dataclasses.replace(cons, trust=trust_bounds(cur, col["q_lo"], col["q_hi"], trust))
+    notes: list[str] = []
+    run = dict(goal=goal, target=target, current=cur, risk=risk, interval=interval)
+    try:
+        res = optimize(curves, b, constraints=cons, observed=(omin, omax), **run)
+    except InfeasibleError:
+        if trust is None or goal not in ("response", "revenue", "conversions"):
+            raise
+        bd = build_bounds(ids, cons, cur)
+        lo_sum, hi_sum = float(bd.lo.sum()), float(np.minimum(bd.hi, 1e300).sum())
+        if b < lo_sum:  # never spend more than asked: the trust region's floors give way
+            t = cons.trust
+            cons = dataclasses.replace(
+                cons, trust=dataclasses.replace(t, lo=np.zeros(len(ids)), lo_why=t.lo_why)
+            )
+            notes.append(
+                f"the budget {b:,.2f} is below the trust region's lower bounds ({lo_sum:,.2f} "
+                f"per {cs.period} in total): they are dropped, so some entities go below the "
+                "spend they have run at"
+            )
+        else:  # spend what the trust region holds, and say so
+            notes.append(
+                f"the budget {b:,.2f} does not fit the trust region (it holds at most "
+                f"{hi_sum:,.2f} per {cs.period}): the recommendation spends {hi_sum:,.2f}; "
+                "widen the trust region (margin, max_step) or turn it off to spend the budget"
+            )
+            b = hi_sum
+        res = optimize(curves, b, constraints=cons, observed=(omin, omax), **run)
     x = res.frame["spend"].to_numpy(dtype=float)
     uplift = curves.response(x).sum(axis=-1) - curves.response(cur).sum(axis=-1)
+    out = res.to_dict()
+    out["notes"] = notes + out["notes"]
+    up = {**_interval(uplift, interval), "interval": interval}
+    up["p_positive"] = float(np.mean(uplift > 0)) if uplift.ndim else None
     return jsonable(
         {
             "period": cs.period,
             "curve_set": {"id": cs.id, "name": cs.name},
             "budget": b,
-            "current": dict(zip(curves.ids, cur.tolist(), strict=True)),
-            **res.to_dict(),
-            "uplift": {**_interval(uplift, interval), "interval": interval},
+            "current": dict(zip(ids, cur.tolist(), strict=True)),
+            **out,
+            "uplift": up,
+            "trust": _trust_report(res.frame, col, seen, trust, up, cs.period),
             "predicted": predict(curves, x, interval=interval),
             "baseline": predict(curves, cur, interval=interval),
         }
     )
+
+
+OBSERVED_KEYS = ("q_lo", "q_hi", "min", "max")
+#: Below this posterior probability that the uplift is positive, a recommendation says to test.
+P_CONFIDENT = 0.8
+HOLDOUT_SHARE = 0.2
+TEST_WEEKS = 4
+
+
+def _trust_report(
+    fr: pd.DataFrame,
+    col: Mapping[str, np.ndarray],
+    seen: np.ndarray,
+    trust: TrustRegion | None,
+    up: Mapping[str, Any],
+    period: str,
+) -> dict[str, Any]:
+    """Each entity's bounds and why, which binds, the observed range, and the advice."""
+    entities = []
+    for k, r in enumerate(fr.itertuples(index=False)):
+        entities.append(
+            {
+                "id": r.id,
+                "current": float(r.current),
+                "recommended": float(r.spend),
+                "lo": float(r.lo),
+                "hi": float(r.hi) if np.isfinite(r.hi) else None,
+                "lo_why": r.lo_why,
+                "hi_why": r.hi_why,
+                "binds": r.binds or None,
+                "observed": (
+                    {key: float(col[key][k]) for key in OBSERVED_KEYS} if seen[k] else None
+                ),
+                "outside_observed": bool(r.outside_observed),
+            }
+        )
+    test, advice = _advice(fr, up, period, trust is not None)
+    return {
+        "region": None if trust is None else dataclasses.asdict(trust),
+        "entities": entities,
+        "p_positive": up["p_positive"],
+        "test_first": test,
+        "advice": advice,
+    }
+
+
+def _advice(
+    fr: pd.DataFrame, up: Mapping[str, Any], period: str, bounded: bool = True
+) -> tuple[bool, str]:
+    """``(test_first, a plain sentence)``: test before moving when the posterior draws do not
+    agree that the move helps (P(uplift > 0) below :data:`P_CONFIDENT` or an interval that
+    includes 0)."""
+    moved = fr[np.abs(fr["change"]) > 0.01 * np.maximum(fr["current"], 1e-9)]
+    if moved.empty:
+        return False, "No move recommended: current spend is already the best within the bounds."
+    p = up["p_positive"]
+    pct = 100 * up["interval"]
+    if p is None:
+        return (
+            False,
+            "The curve set carries no posterior draws, so the uplift has no interval; "
+            + (
+                "the trust region keeps the move within the spend each entity has run at."
+                if bounded
+                else "with the trust region off, the move may go where no spend has been observed."
+            ),
+        )
+    if p >= P_CONFIDENT and up["lo"] > 0:
+        return False, (
+            f"P(uplift > 0) = {p:.2f} and the {pct:.0f}% interval of the uplift "
+            f"({up['lo']:,.0f} to {up['hi']:,.0f} per {period}) is above 0: the model's draws "
+            "agree that this move helps."
+        )
+    order = moved.reindex(np.abs(moved["change"]).sort_values(ascending=False).index)
+    what = ", ".join(
+        f"{r.id} {'+' if r.change >= 0 else '-'}{_pct(r.change, r.current)}"
+        for r in order.head(5).itertuples(index=False)
+    )
+    return True, (
+        f"Test before you move: the model's draws disagree on whether this move helps "
+        f"(P(uplift > 0) = {p:.2f}; {pct:.0f}% interval {up['lo']:,.0f} to {up['hi']:,.0f} per "
+        f"{period}). Make the change for {what} in a test first: hold out about "
+        f"{HOLDOUT_SHARE:.0%} of geos (or audiences) at today's spend, apply the new spend to "
+        f"the rest for {TEST_WEEKS} weeks, and compare the two groups' outcome before moving "
+        "the whole budget."
+    )
+
+
+def _pct(change: float, current: float) -> str:
+    if current <= 0:
+        return f"{abs(change):,.0f} (from 0)"
+    return f"{abs(change) / current:.0%}"
 
 
 # --- comparison and storage -----------------------------------------------------------------------

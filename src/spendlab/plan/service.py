@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,7 @@ import pandas as pd
 from spendlab.core.jsonsafe import jsonable
 from spendlab.errors import ConfigError, DataError, NotFittedError, NotFoundError
 from spendlab.plan import curvesets, scenarios
-from spendlab.plan.constraints import Constraints
+from spendlab.plan.constraints import Constraints, TrustRegion
 from spendlab.plan.curvesets import CurveSet
 
 if TYPE_CHECKING:
@@ -63,13 +63,16 @@ class PlanContext:
     ``current``: current spend per entity and period (average over the last 28 days of delivery,
     see :func:`spendlab.plan.curvesets.current_spend`); ``sources``: where each entity's current
     spend came from (``warehouse`` | ``curve set`` | ``none``); ``window``: the days averaged
-    (first, last), ``None`` without delivery."""
+    (first, last), ``None`` without delivery; ``observed``: the spend range each entity ran at
+    over recent history (``q_lo``, ``q_hi``, ``min``, ``max``, ``days``; see
+    :func:`spendlab.plan.curvesets.observed_spend`), what the trust region is built from."""
 
     workspace: str
     cs: CurveSet
     current: dict[str, float]
     sources: dict[str, str]
     window: tuple[str, str] | None
+    observed: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def current_list(self) -> list[float]:
         """Current spend in the curve set's entity order."""
@@ -84,6 +87,7 @@ class PlanContext:
                 "current": self.current,
                 "sources": self.sources,
                 "window": self.window,
+                "observed": self.observed,
             }
         )
 
@@ -99,11 +103,17 @@ def curve_set(ws: Workspace, ref: int | str | None = None) -> CurveSet:
         raise NotFittedError(NOT_CONFIGURED) from None
 
 
-def context(ws: Workspace, *, days: int = CURRENT_DAYS) -> PlanContext:
-    """The plan context of ``ws``: its active curve set and current spend per entity."""
+def context(
+    ws: Workspace, *, days: int = CURRENT_DAYS, region: TrustRegion | None = None
+) -> PlanContext:
+    """The plan context of ``ws``: its active curve set, current spend per entity and the spend
+    range each ran at (over ``region.history_days`` at its quantiles; default
+    :class:`TrustRegion`)."""
+    region = region or TrustRegion()
     cs = curve_set(ws)
     with ws.warehouse() as wh:  # the mode every block of a server uses (see module docstring)
         cur = curvesets.current_spend(wh, cs, days)
+        obs = curvesets.observed_spend(wh, cs, region.history_days, region.quantiles)
     ids = cur["id"].tolist()
     return PlanContext(
         workspace=ws.id,
@@ -111,6 +121,7 @@ def context(ws: Workspace, *, days: int = CURRENT_DAYS) -> PlanContext:
         current=dict(zip(ids, cur["current"].astype(float), strict=True)),
         sources=dict(zip(ids, cur["source"].astype(str), strict=True)),
         window=cur.attrs.get("window"),
+        observed={r.pop("id"): r for r in obs.to_dict(orient="records")},
     )
 
 
@@ -252,12 +263,18 @@ def optimize(
     target: float | None = None,
     constraints: Constraints | None = None,
     risk: str = "mean",
+    trust: TrustRegion | bool = True,
 ) -> dict[str, Any]:
     """The optimizer's allocation of ``budget`` (default: the current total) on the active
-    curve set from current spend: expected uplift with its interval, KKT gap, binding
-    constraints in words, and the days current spend averages (``current_window``). ``risk``
-    other than ``mean`` needs posterior draws (without them ``mean`` is used)."""
-    ctx = context(ws)
+    curve set from current spend: expected uplift with its interval and ``p_positive``, KKT
+    gap, binding constraints in words, the days current spend averages (``current_window``)
+    and ``trust``: each entity's bounds (lo, hi, why), which binds, whether the recommendation
+    leaves the observed spend range, and the advice ("test before you move" when the draws
+    disagree). ``trust``: the trust region as hard bounds (``True``: the default
+    :class:`TrustRegion`; ``False``: off, the curves alone decide). ``risk`` other than
+    ``mean`` needs posterior draws (without them ``mean`` is used)."""
+    region = TrustRegion() if trust is True else (trust or None)
+    ctx = context(ws, region=region)
     out = scenarios.recommend(
         ctx.cs,
         ctx.current,
@@ -266,6 +283,8 @@ def optimize(
         goal=goal,
         target=target,
         risk=risk if ctx.cs.curves().draws else "mean",
+        observed=ctx.observed,
+        trust=region,
     )
     return {**out, "current_window": ctx.window}
 
@@ -282,11 +301,11 @@ def pending_actions(ws: Workspace, limit: int = 500) -> dict[str, Any]:
     }
 
 
-def recommend(ws: Workspace) -> dict[str, Any]:
+def recommend(ws: Workspace, *, trust: TrustRegion | bool = True) -> dict[str, Any]:
     """Recommendations: the optimizer's allocation of the current total budget on the active
-    curve set (``budget``, see :func:`optimize`) and the actions awaiting approval
-    (``pending_actions``, ``pending_total``)."""
-    return {"budget": optimize(ws), **pending_actions(ws)}
+    curve set inside the trust region (``budget``, see :func:`optimize`) and the actions
+    awaiting approval (``pending_actions``, ``pending_total``)."""
+    return {"budget": optimize(ws, trust=trust), **pending_actions(ws)}
 
 
 def frontier(
@@ -385,6 +404,7 @@ def predict_roi(
 __all__ = [
     "NOT_CONFIGURED",
     "PlanContext",
+    "TrustRegion",
     "activate_curve_set",
     "compare_scenarios",
     "context",

@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field
 from spendlab.app.api.bodies import Body
 from spendlab.app.api.deps import Analyst, StateDep, Viewer
 from spendlab.plan import service
-from spendlab.plan.constraints import Constraints
+from spendlab.plan.constraints import Constraints, TrustRegion
 
 router = APIRouter(prefix="/workspaces/{workspace}/plan", tags=["plan"])
 
@@ -57,6 +57,20 @@ class OptimizeIn(Body):
         None, ge=0, le=100, description="Largest change as a fraction of current spend"
     )
     risk: Literal["mean", "quantile", "mean_sd"] = "mean"
+    trust_region: bool = Field(
+        True, description="Keep each entity within the spend range it ran at (see docs/trust.md)"
+    )
+    trust_margin: float = Field(
+        0.1, ge=0, le=10, description="Widen the observed spend range by this fraction"
+    )
+    trust_max_step: float = Field(
+        0.3, ge=0, le=100, description="Largest move from current spend where history is flat"
+    )
+
+    def trust(self) -> TrustRegion | bool:
+        if not self.trust_region:
+            return False
+        return TrustRegion(margin=self.trust_margin, max_step=self.trust_max_step)
 
     def constraints(self) -> Constraints:
         return Constraints(
@@ -87,6 +101,7 @@ def optimize(state: Any, workspace: str | int, body: OptimizeIn) -> dict[str, An
         target=body.target,
         constraints=body.constraints(),
         risk=body.risk,
+        trust=body.trust(),
     )
 
 

@@ -20,6 +20,7 @@ from spendlab.app.api.routes.plan import ScenarioBody
 from spendlab.app.store import Role
 from spendlab.errors import WorkspaceNotFoundError
 from spendlab.plan import service
+from spendlab.plan.constraints import TrustRegion
 
 router = APIRouter(prefix="/api", tags=["product"])
 
@@ -112,9 +113,16 @@ def predict_roi(body: PredictIn, p: Viewer, state: StateDep) -> dict[str, Any]:
 
 @router.get("/get_recommendations", summary="Budget and rule recommendations")
 def get_recommendations(
-    p: Viewer, state: StateDep, workspace: Annotated[str, Query(min_length=1, max_length=100)]
+    p: Viewer,
+    state: StateDep,
+    workspace: Annotated[str, Query(min_length=1, max_length=100)],
+    trust_region: Annotated[bool, Query(description="Stay within the observed spend range")] = True,
+    trust_margin: Annotated[float, Query(ge=0, le=10)] = 0.1,
+    trust_max_step: Annotated[float, Query(ge=0, le=100)] = 0.3,
 ) -> dict[str, Any]:
-    """The optimizer's allocation of the current total budget on the active curve set (expected
-    uplift with its interval, KKT gap, binding constraints in words) and the rule actions
-    awaiting approval."""
-    return service.recommend(access.open_for(state, p, workspace))
+    """The optimizer's allocation of the current total budget on the active curve set, inside
+    the trust region (each entity's bounds, why, which binds, ``outside_observed``), with the
+    expected uplift, its interval and P(uplift > 0), the advice ("test before you move" when the
+    model's draws disagree), and the rule actions awaiting approval. See docs/trust.md."""
+    trust = TrustRegion(margin=trust_margin, max_step=trust_max_step) if trust_region else False
+    return service.recommend(access.open_for(state, p, workspace), trust=trust)

@@ -19,7 +19,7 @@ from spendlab.errors import NotFittedError, SpendLabError
 from spendlab.plan import plots, service
 from spendlab.plan.constraints import Constraints
 from spendlab.plan.frontier import efficiency_frontier
-from spendlab.plan.scenarios import build_scenario, compare_table, predict, recommend
+from spendlab.plan.scenarios import build_scenario, compare_table, predict
 
 SLIDER = "plan-slider"
 
@@ -287,6 +287,18 @@ def _compare_view(ws: Any) -> Any:
     return html.Table([head, *body], className="report", id="plan-compare")
 
 
+def _bounds_text(e: dict[str, Any]) -> str:
+    """An entity's trust bounds in words: "lo - hi (why)", which binds, and an extrapolation."""
+    hi = "no limit" if e["hi"] is None else money(e["hi"])
+    why = e["lo_why"] if e["lo_why"] == e["hi_why"] else f"{e['lo_why']} / {e['hi_why']}"
+    text = f"{money(e['lo'])} – {hi} ({why})"
+    if e["binds"]:
+        text += f"; at its {'upper' if e['binds'] == 'hi' else 'lower'} bound"
+    if e["outside_observed"]:
+        text += "; outside the observed spend range"
+    return text
+
+
 def _workspace(state: Any, data: dict[str, Any]) -> Any:
     return state.workspaces.handle(data["ws"])
 
@@ -349,9 +361,8 @@ def register(app, state) -> None:
         lo = {i: float(v) for i, v in zip(names, mins, strict=True) if v not in (None, "")}
         hi = {i: float(v) for i, v in zip(names, maxs, strict=True) if v not in (None, "")}
         try:
-            rec = recommend(
-                cs,
-                data["current"],
+            rec = service.optimize(
+                _workspace(state, data),
                 budget=None if budget in (None, "") else float(budget),
                 constraints=Constraints(min=lo or None, max=hi or None),
                 goal=goal or "response",
@@ -359,17 +370,19 @@ def register(app, state) -> None:
         except SpendLabError as e:
             return html.Div(str(e), className="error", id="plan-opt-error"), no_update
         ids = curves.ids
-        cur = [data["current"][i] for i in ids]
+        cur = [rec["current"][i] for i in ids]
         opt = [rec["allocation"][i] for i in ids]
         marg = rec["marginal"]
+        trust = {e["id"]: e for e in rec["trust"]["entities"]}
         rows = [
             html.Tr([html.Td(i), html.Td(money(c)), html.Td(money(o)), html.Td(money(o - c)),
-                     html.Td("–" if marg[i] is None else f"{marg[i]:.4f}")])
+                     html.Td("–" if marg[i] is None else f"{marg[i]:.4f}"),
+                     html.Td(_bounds_text(trust[i]))])
             for i, c, o in zip(ids, cur, opt, strict=True)
         ]  # fmt: skip
         table = html.Table(
             [html.Tr([html.Th(h) for h in ("Entity", "Current", "Recommended", "Change",
-                                            "mROAS at recommended")]), *rows],
+                                            "mROAS at recommended", "Bounds (why)")]), *rows],
             className="report",
             id="plan-opt-table",
         )  # fmt: skip
@@ -387,9 +400,14 @@ def register(app, state) -> None:
             ids, {"current": cur, "recommended": opt},
             title=f"Spend per {cs.period}: before and after",
         )  # fmt: skip
+        advice = html.P(
+            rec["trust"]["advice"],
+            id="plan-opt-advice",
+            className="error" if rec["trust"]["test_first"] else "",
+        )
         why = html.Ul([html.Li(b) for b in rec["binding"] + rec["notes"]], id="plan-opt-why")
         fig = plots.response_curves(curves, cur, opt)
-        return html.Div([summary, table, dcc.Graph(figure=bars), why]), fig
+        return html.Div([summary, advice, table, dcc.Graph(figure=bars), why]), fig
 
     @app.callback(
         Output("plan-save-msg", "children"),
