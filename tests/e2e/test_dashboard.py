@@ -129,3 +129,25 @@ def test_every_page_runs_under_the_content_security_policy(page, site):
         expect(page.locator("#nav-" + p.slug)).to_be_visible()
         page.wait_for_load_state("networkidle")
     assert violations == []
+
+
+def test_admin_grants_and_revokes_workspace_access(page, site, shot):
+    """Settings > Workspace access: revoke vic from the workspace, then grant vic back."""
+    from spendlab.app.access import grant as grant_access
+
+    sign_in(page, site)
+    page.click("#nav-settings")
+    grants = page.locator("#settings-grants")
+    expect(grants).to_contain_text("vic")
+    try:
+        page.fill("#grant-user", "vic")
+        page.click("#grant-revoke")
+        expect(page.locator("#grant-msg")).to_contain_text("vic no longer opens")
+        expect(grants).not_to_contain_text("vic")
+        page.click("#grant-add")  # viewer, the default
+        expect(page.locator("#grant-msg")).to_contain_text("vic is viewer in")
+        expect(grants).to_contain_text("vic")
+        shot(page, "settings-grants")
+    finally:  # the other tests of the session use vic
+        state = site["app"].state.spendlab
+        grant_access(state.store, "vic", state.workspaces.get(1), "viewer", by="test")

@@ -1,9 +1,10 @@
-"""Settings: users and API keys (admins only)."""
+"""Settings: users, who may open the chosen workspace, and API keys (admins only)."""
 
 from __future__ import annotations
 
 from dash import Input, Output, State, dcc, html, no_update
 
+from spendlab.app import access
 from spendlab.app.auth import (
     create_api_key,
     create_user,
@@ -13,7 +14,7 @@ from spendlab.app.auth import (
 )
 from spendlab.app.store import Role
 from spendlab.app.web.pages.context import PageContext
-from spendlab.app.web.session import current_user
+from spendlab.app.web.session import PICKER, current_user
 from spendlab.errors import SpendLabError
 
 ROLES = [{"label": r.value, "value": r.value} for r in Role]
@@ -33,6 +34,22 @@ def _users(state) -> html.Table:
     ]
     head = html.Tr([html.Th(h) for h in ("User", "Role", "Status", "Last login (UTC)")])
     return html.Table([head, *rows], className="report", id="settings-users")
+
+
+GRANT_ROLES = [{"label": r.value, "value": r.value} for r in (Role.VIEWER, Role.ANALYST)]
+
+
+def _grants(state, ws_id: int | None) -> html.Div:
+    if ws_id is None:
+        return html.Div("Pick a workspace to see who may open it.", className="empty")
+    ws = state.workspaces.get(ws_id)
+    rows = [
+        html.Tr([html.Td(g["username"]), html.Td(g["role"]), html.Td(g["granted_by"])])
+        for g in access.grants(state.store, ws)
+    ]
+    head = html.Tr([html.Th(h) for h in ("User", "Role here", "Granted by")])
+    note = html.P(f"Admins open every workspace. Others open {ws.name} only when granted here.")
+    return html.Div([note, html.Table([head, *rows], className="report", id="settings-grants")])
 
 
 def _keys(state) -> html.Table:
@@ -95,6 +112,29 @@ def layout(ctx: PageContext) -> html.Div:
             html.Div(
                 className="panel",
                 children=[
+                    html.H3("Workspace access"),
+                    html.Div(_grants(ctx.state, ctx.workspace_id), id="settings-grants-wrap"),
+                    html.Div(
+                        className="form-row",
+                        children=[
+                            dcc.Input(id="grant-user", placeholder="user name"),
+                            dcc.Dropdown(
+                                id="grant-role",
+                                options=GRANT_ROLES,
+                                value="viewer",
+                                clearable=False,
+                                style={"width": "140px"},
+                            ),
+                            html.Button("Grant", id="grant-add", className="primary"),
+                            html.Button("Revoke", id="grant-revoke"),
+                        ],
+                    ),
+                    html.Div(id="grant-msg"),
+                ],
+            ),
+            html.Div(
+                className="panel",
+                children=[
                     html.H3("API keys"),
                     html.Div(_keys(ctx.state), id="settings-keys-wrap"),
                     html.Div(
@@ -121,6 +161,8 @@ def layout(ctx: PageContext) -> html.Div:
 
 
 def register(app, state) -> None:
+    register_grants(app, state)
+
     @app.callback(
         Output("user-msg", "children"),
         Output("settings-users-wrap", "children"),
@@ -165,3 +207,35 @@ def register(app, state) -> None:
             className="secret",
         )
         return msg, _keys(state)
+
+
+def register_grants(app, state) -> None:
+    @app.callback(
+        Output("grant-msg", "children"),
+        Output("settings-grants-wrap", "children"),
+        Input("grant-add", "n_clicks"),
+        Input("grant-revoke", "n_clicks"),
+        State("grant-user", "value"),
+        State("grant-role", "value"),
+        State(PICKER, "value"),
+        prevent_initial_call=True,
+    )
+    def _grant(_a, _r, username, role, ws_id):
+        from dash import ctx
+
+        me = current_user(state)
+        me.require(Role.ADMIN)
+        if ws_id is None:
+            return html.Div("Pick a workspace first.", className="error"), no_update
+        ws = state.workspaces.get(ws_id)
+        name = (username or "").strip()
+        try:
+            if ctx.triggered_id == "grant-revoke":
+                done = access.revoke(state.store, name, ws)
+                msg = f"{name} no longer opens {ws.name}." if done else f"{name} had no grant."
+            else:
+                g = access.grant(state.store, name, ws, role, by=me.username)
+                msg = f"{g['username']} is {g['role']} in {g['workspace']}."
+        except SpendLabError as e:
+            return html.Div(str(e), className="error"), no_update
+        return html.Div(msg, className="ok"), _grants(state, ws_id)
