@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import tomllib
 import uuid
 from pathlib import Path
@@ -137,6 +139,26 @@ class WorkspaceConfig(BaseModel):
             raise ConfigError(
                 f"{path}: [workspace] {loc}: {first['msg']}; edit the file to fix it"
             ) from e
+
+    @classmethod
+    def ensure_id(cls, folder: Path) -> WorkspaceConfig:
+        """The folder's config, given a stable id first if it has none (written once, even
+        when two processes do this together: an exclusive lock on ``spendlab.toml`` while it
+        is read and atomically replaced). Raises ``PermissionError`` on a read-only folder."""
+        path = folder / WORKSPACE_FILE
+        with open(path, "r+", encoding="utf-8") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                cfg = cls.load(folder)
+                if cfg.id:
+                    return cfg
+                cfg = cfg.model_copy(update={"id": cls.new_id()})
+                tmp = path.with_name(f".{WORKSPACE_FILE}.{os.getpid()}.tmp")
+                cfg.save_to(tmp)
+                os.replace(tmp, path)
+                return cfg
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def save(self, folder: Path) -> None:
         self.save_to(folder / WORKSPACE_FILE)

@@ -30,8 +30,6 @@ Nothing else in SpendLab builds one of these locations.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -217,27 +215,13 @@ def _process_lock(path: Path) -> threading.RLock:
 
 
 def _assign_id(root: Path) -> WorkspaceConfig:
-    """Give a workspace folder its stable id, once, even when two processes open it together
-    (an exclusive lock on ``spendlab.toml`` while it is read and rewritten)."""
-    path = root / WORKSPACE_FILE
+    """Give a workspace folder its stable id (:meth:`WorkspaceConfig.ensure_id`)."""
     try:
-        with open(path, "r+", encoding="utf-8") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                cfg = WorkspaceConfig.load(root)
-                if cfg.id:
-                    return cfg
-                cfg = cfg.model_copy(update={"id": WorkspaceConfig.new_id()})
-                tmp = path.with_name(f".{WORKSPACE_FILE}.{os.getpid()}.tmp")
-                cfg.save_to(tmp)
-                os.replace(tmp, path)
-                return cfg
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        return WorkspaceConfig.ensure_id(root)
     except PermissionError as e:
         raise WorkspaceError(
-            f"{path} has no workspace id and cannot be written to add one: {e}; open it once "
-            "with write access (any spendlab command) to upgrade it"
+            f"{root / WORKSPACE_FILE} has no workspace id and cannot be written to add one: {e}; "
+            "open it once with write access (any spendlab command) to upgrade it"
         ) from e
 
 

@@ -39,6 +39,12 @@ def granted_ids(store: Store, p: Principal) -> set[int] | None:
         return set(s.scalars(q))
 
 
+def visible(state, p: Principal) -> list[RegisteredWorkspace]:
+    """The registered workspaces ``p`` may open, in registry order (every one for an admin)."""
+    ids = granted_ids(state.store, p)
+    return [w for w in state.workspaces.list() if ids is None or w.id in ids]
+
+
 def role_in(store: Store, p: Principal, ws_id: int) -> Role | None:
     """``p``'s role in workspace ``ws_id``, or None when it may not reach it."""
     if p.role is Role.ADMIN:
@@ -136,6 +142,7 @@ __all__ = [
     "in_workspace",
     "open_for",
     "revoke",
+    "visible",
     "role_in",
     "workspace_principal",
 ]

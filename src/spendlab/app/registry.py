@@ -85,7 +85,7 @@ class Workspaces:
             row = RegisteredWorkspace(name=name, path=str(path), uid=handle.id)
             s.add(row)
             s.flush()
-        self._adopt(handle)
+        adopt_rows(self.store, handle)
         with self._guard:
             self._handles[row.id] = handle
         return row
@@ -104,7 +104,7 @@ class Workspaces:
                 row.path, row.uid = str(handle.path), handle.id
         if row is None:
             return self.register(name, handle.path)
-        self._adopt(handle)
+        adopt_rows(self.store, handle)
         with self._guard:
             self._handles[row.id] = handle
         return row
@@ -149,9 +149,6 @@ class Workspaces:
         """The workspace's warehouse for the block (opened now, closed after)."""
         with self.handle(ref).warehouse(read_only=read_only) as wh:
             yield wh
-
-    def _adopt(self, handle: Workspace) -> None:
-        adopt_rows(self.store, handle)
 
     def close_all(self) -> None:
         with self._guard:

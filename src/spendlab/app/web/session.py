@@ -7,7 +7,7 @@ from typing import Any
 
 import flask
 
-from spendlab.app.access import granted_ids, workspace_principal
+from spendlab.app.access import visible, workspace_principal
 from spendlab.app.api.deps import SESSION_COOKIE
 from spendlab.app.api.state import AppState
 from spendlab.app.auth import AuthError, Principal
@@ -42,8 +42,7 @@ def allowed(state: AppState, role: Role) -> bool:
 
 def visible_workspaces(state: AppState) -> list[Any]:
     """The registered workspaces the signed-in user can open (the picker's options)."""
-    ids = granted_ids(state.store, session_user(state))
-    return [w for w in state.workspaces.list() if ids is None or w.id in ids]
+    return visible(state, session_user(state))
 
 
 def _picker_values(body: dict[str, Any]) -> set[Any]:

@@ -42,7 +42,6 @@ from spendlab.automate.rules.spec import (
 from spendlab.core.hierarchy import Level
 from spendlab.core.metrics import ZeroPolicy
 from spendlab.data import metrics
-from spendlab.data.metrics import exact_sum
 
 INF = float("inf")
 
@@ -248,7 +247,9 @@ def build_feature_table(
         if k not in sums:
             name = f"_s{len(sums)}"
             sums[k] = name
-            aggs[name] = exact_sum(base_value(t, kpi_base), where=t.date.between(start, end))
+            aggs[name] = metrics.exact_sum(
+                base_value(t, kpi_base), where=t.date.between(start, end)
+            )
         return sums[k]
 
     columns: dict[FeatureKey, str] = {}
@@ -304,7 +305,9 @@ def _daily_features(t: ir.Table, gkeys: list[str], feats: list[tuple[str, Featur
     else:  # every window is empty
         t = t.filter(ibis.literal(False))
     bases = sorted({b for _, fk in feats for b in _needed(fk.kpi)})
-    d = t.group_by([*gkeys, "date"]).aggregate(**{b: exact_sum(base_value(t, b)) for b in bases})
+    d = t.group_by([*gkeys, "date"]).aggregate(
+        **{b: metrics.exact_sum(base_value(t, b)) for b in bases}
+    )
     base = {b: d[b] for b in bases}
     aggs: dict[str, ir.Value] = {}
     for name, fk in feats:

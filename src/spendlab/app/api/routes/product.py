@@ -92,10 +92,7 @@ def get_scenario(
 
 def _handles(state: Any, p: Any) -> Iterator[Any]:
     """A handle on each registered workspace the caller can open whose folder is still there."""
-    ids = access.granted_ids(state.store, p)
-    for row in state.workspaces.list():
-        if ids is not None and row.id not in ids:
-            continue
+    for row in access.visible(state, p):
         try:
             yield state.workspaces.handle(row.id)
         except WorkspaceNotFoundError:

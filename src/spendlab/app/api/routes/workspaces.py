@@ -50,9 +50,7 @@ class WorkspaceDetail(WorkspaceOut):
 def list_workspaces(
     p: Viewer, state: StateDep, paging: Annotated[PageParams, Depends(page_params)]
 ) -> dict:
-    ids = access.granted_ids(state.store, p)
-    rows = [w.to_dict() for w in state.workspaces.list() if ids is None or w.id in ids]
-    return paginate(rows, paging)
+    return paginate([w.to_dict() for w in access.visible(state, p)], paging)
 
 
 @router.post("", response_model=WorkspaceOut, status_code=201, summary="Register or create")

@@ -19,7 +19,6 @@ Create Date: 2026-12-08
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -51,14 +50,7 @@ def folder_id(path: str) -> str | None:
     if not root.is_absolute() or not (root / WORKSPACE_FILE).exists():
         return None
     try:
-        cfg = WorkspaceConfig.load(root)
-        if cfg.id:
-            return cfg.id
-        cfg = cfg.model_copy(update={"id": WorkspaceConfig.new_id()})
-        tmp = root / f".{WORKSPACE_FILE}.{os.getpid()}.tmp"
-        cfg.save_to(tmp)
-        os.replace(tmp, root / WORKSPACE_FILE)
-        return cfg.id
+        return WorkspaceConfig.ensure_id(root).id
     except (OSError, ValueError):
         return None
 
